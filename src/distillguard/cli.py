@@ -1,0 +1,156 @@
+"""The ``distillguard`` command: parse arguments, call the library, show progress.
+
+Exit codes: 0 success; 1 the run finished but rejected records (see the quarantine);
+2 a usage or input error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Final
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from .errors import DistillguardError
+from .exchange import IngestOptions, IngestSummary, ingest
+from .hashing import key_from_env
+
+EXIT_REJECTED: Final = 1
+EXIT_USAGE: Final = 2
+
+app = typer.Typer(
+    name="distillguard",
+    help="Protect an LLM API from distillation attacks: simulate labelled traffic, "
+    "ingest exchange logs, hunt campaigns.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+
+@contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator[Progress]:
+    columns = [SpinnerColumn(), TextColumn("[bold]{task.description}")]
+    if total is not None:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    else:
+        columns += [TextColumn("{task.completed:,.0f}")]
+    columns += [TextColumn("exchanges"), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        bar.add_task(description, total=total)
+        yield bar
+
+
+def _fail(error: DistillguardError) -> typer.Exit:
+    console.print(f"[red]error:[/red] {error}")
+    return typer.Exit(EXIT_USAGE)
+
+
+def print_ingest(summary: IngestSummary) -> None:
+    table = Table(title="ingest", show_header=False, box=None)
+    table.add_row("files", f"{summary.files:,}")
+    table.add_row("records read", f"{summary.records:,}")
+    table.add_row("exchanges stored", f"{summary.exchanges:,}")
+    table.add_row("duplicate ids", f"{summary.duplicates:,}")
+    table.add_row("accounts", f"{summary.accounts:,}")
+    table.add_row("days", f"{summary.days:,}")
+    if summary.registry is not None:
+        table.add_row("registry rows", f"{summary.registry.rows:,}")
+    if summary.models is not None:
+        table.add_row("model releases", f"{summary.models.rows:,}")
+    table.add_row("rejected", f"{summary.rejected:,}")
+    for reason, count in summary.rejected_by_reason.items():
+        table.add_row(f"  {reason}", f"{count:,}")
+    for reason, count in summary.warnings_by_reason.items():
+        table.add_row(f"warning {reason}", f"{count:,}")
+    table.add_row("seconds", f"{summary.seconds:.1f}")
+    table.add_row("store", str(summary.store))
+    if summary.rejected:
+        table.add_row("quarantine", str(summary.quarantine))
+    out.print(table)
+
+
+def run_ingest(
+    logs: list[Path],
+    store: Path,
+    *,
+    accounts: Path | None,
+    models: Path | None,
+    options: IngestOptions,
+) -> IngestSummary:
+    with _progress("ingest") as bar:
+        task = bar.task_ids[0]
+        return ingest(
+            logs,
+            store,
+            accounts=accounts,
+            models=models,
+            options=options,
+            progress=lambda n: bar.advance(task, n),
+        )
+
+
+@app.command("ingest")
+def ingest_command(
+    logs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Exchange logs: .jsonl, .jsonl.gz, .json, .parquet, .csv, or folders of them."
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Store folder to create.")],
+    accounts: Annotated[
+        Path | None, typer.Option(help="Account registry (JSON Lines or CSV).")
+    ] = None,
+    models: Annotated[Path | None, typer.Option(help="Model releases (JSON Lines).")] = None,
+    keep_text: Annotated[
+        bool,
+        typer.Option(
+            help="Also store raw prompt, response and reasoning text (off: hashes and sizes only)."
+        ),
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, contract, otel, litellm or helicone.")
+    ] = "auto",
+    max_record_bytes: Annotated[int, typer.Option(help="Largest record accepted.")] = 8
+    * 1024
+    * 1024,
+    workers: Annotated[int, typer.Option(help="Parser processes (0: one per core).")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
+) -> None:
+    """Read exchange logs into a columnar store; rejected records go to its quarantine.
+
+    Exit code 1 means the store was written but some records were rejected."""
+    options = IngestOptions(
+        keep_text=keep_text,
+        limit=max_record_bytes,
+        workers=workers,
+        fmt=fmt,
+        hash_key=key_from_env(),
+        overwrite=overwrite,
+    )
+    try:
+        summary = run_ingest(logs, out_dir, accounts=accounts, models=models, options=options)
+    except DistillguardError as error:
+        raise _fail(error) from error
+    print_ingest(summary)
+    if not summary.clean:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,223 @@
+"""One contract record → one row of the store (``schema.EXCHANGE_SCHEMA``).
+
+``RowBuffer.append`` validates the record's top level, hands the bodies to the surface
+parser and derives the stored features; ``RowBuffer.take`` turns what it holds into an
+Arrow table. A rejected record raises ``RecordError`` and leaves the buffer unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+import pyarrow as pa
+
+from ..errors import RecordError
+from ..hashing import Hasher
+from ..types import SURFACES
+from .conversation import Conversation
+from .fields import JSON, Warnings, optional_object, require_object, require_str
+from .schema import COLUMNS, EXCHANGE_SCHEMA, TEXT_COLUMNS
+from .surfaces import PARSERS
+from .text import frame_views, normalise, script, user_agent_family
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_LAYOUT_MAX: Final = 48
+_PARAM_KEYS_MAX: Final = 64
+
+
+def parse_ts(value: str) -> int:
+    """RFC 3339 timestamp with offset or ``Z`` → microseconds since the epoch (UTC)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordError(
+            "bad_timestamp", f"ts {value[:40]!r} is not RFC 3339", field="ts"
+        ) from None
+    if moment.tzinfo is None:
+        raise RecordError("bad_timestamp", f"ts {value[:40]!r} has no UTC offset", field="ts")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def ip_prefix(ip: str) -> str | None:
+    """The network an address belongs to, IPv4 /24 or IPv6 /48; None if not an address."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) < 256 for p in parts):
+        return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"
+    try:
+        address = ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        return None
+    if address.version == 4:
+        return str(ipaddress.ip_network(f"{address}/24", strict=False))
+    return str(ipaddress.ip_network(f"{address}/48", strict=False))
+
+
+class RowBuffer:
+    """Accumulates store rows column by column."""
+
+    def __init__(self, hasher: Hasher, *, keep_text: bool = False) -> None:
+        self._hash = hasher
+        self._keep_text = keep_text
+        self._cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self._cols["id"])
+
+    def take(self) -> pa.Table:
+        """The rows held so far as an Arrow table; the buffer is emptied."""
+        arrays = [pa.array(self._cols[f.name], type=f.type) for f in EXCHANGE_SCHEMA]
+        self._cols = {name: [] for name in COLUMNS}
+        return pa.Table.from_arrays(arrays, schema=EXCHANGE_SCHEMA)
+
+    def append(self, record: Mapping[str, Any], source_file: str, source_line: int) -> None:
+        row = self._row(record)
+        row["source_file"] = source_file
+        row["source_line"] = source_line
+        cols = self._cols
+        for name in COLUMNS:
+            cols[name].append(row.get(name))
+
+    def _row(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(record, dict):
+            raise RecordError("wrong_type", "a record must be a JSON object")
+        w = Warnings()
+        surface = require_str(record, "surface", "surface")
+        if surface not in SURFACES:
+            raise RecordError(
+                "unknown_surface",
+                f"surface {surface[:40]!r} is not one of {SURFACES}",
+                field="surface",
+            )
+        row: dict[str, Any] = {
+            "id": require_str(record, "id", "id"),
+            "ts": parse_ts(require_str(record, "ts", "ts")),
+            "account_id": require_str(record, "account_id", "account_id"),
+            "surface": surface,
+        }
+        request = require_object(record, "request", "request")
+        response = optional_object(record, "response", "response")
+        conv = Conversation()
+        PARSERS[surface](request, response, conv, w)
+
+        h = self._hash
+        row["org_id"] = w.str_(record, "org_id", "org_id")
+        row["api_key_hash"] = h.maybe(w.str_(record, "api_key_id", "api_key_id"))
+        end_user = w.str_(record, "end_user_id", "end_user_id") or conv.end_user
+        row["end_user_hash"] = h.maybe(end_user)
+        row["model"] = w.str_(request, "model", "request.model")
+        status = w.int_(record, "status", "status")
+        row["status"] = status if status is None or 0 <= status < 1000 else None
+        row["latency_ms"] = w.float_(record, "latency_ms", "latency_ms")
+        self._client(record, row, w)
+        self._conversation(request, conv, row)
+        meta = w.obj(record, "meta", "meta")
+        row["meta_json"] = None if meta is None else orjson.dumps(meta).decode()
+        row["warnings"] = w.items
+        return row
+
+    def _client(self, record: Mapping[str, Any], row: dict[str, Any], w: Warnings) -> None:
+        client = w.obj(record, "client", "client")
+        if client is None:
+            return
+        h = self._hash
+        ip = w.str_(client, "ip", "client.ip")
+        if ip:
+            row["ip_hash"] = h(ip)
+            prefix = ip_prefix(ip)
+            if prefix is None:
+                w.add("invalid", "client.ip")
+            row["ip_prefix_hash"] = h.maybe(prefix)
+        row["asn"] = w.int_(client, "asn", "client.asn")
+        row["asn_org"] = w.str_(client, "asn_org", "client.asn_org")
+        country = w.str_(client, "country", "client.country")
+        row["country"] = country.upper()[:8] if country else None
+        agent = w.str_(client, "user_agent", "client.user_agent")
+        if agent:
+            row["user_agent_family"] = user_agent_family(agent)
+            row["user_agent_hash"] = h(agent)
+        tls = w.str_(client, "tls_fingerprint", "client.tls_fingerprint")
+        row["tls_fingerprint"] = tls[:128] if tls else None
+
+    def _conversation(self, request: JSON, conv: Conversation, row: dict[str, Any]) -> None:
+        h = self._hash
+        layout = conv.layout
+        n = len(layout)
+        row["n_messages"] = n
+        row["n_user_turns"] = conv.n_user
+        row["n_assistant_turns"] = conv.n_assistant
+        row["n_tool_calls_in"] = conv.n_tool_calls_in
+        row["n_tool_results"] = conv.n_tool_results
+        row["n_images"] = len(conv.image_refs)
+        row["images_hash"] = h("\n".join(sorted(conv.image_refs))) if conv.image_refs else None
+        text = "".join(layout[:_LAYOUT_MAX])
+        row["layout"] = text if n <= _LAYOUT_MAX else f"{text}+{n - _LAYOUT_MAX}"
+        row["continues"] = conv.continues
+
+        system = conv.system_text
+        row["system_hash"] = h(normalise(system)) if conv.system_parts else None
+        row["system_chars"] = len(system)
+        prompt = conv.prompt
+        row["prompt_hash"] = h(normalise(prompt)) if prompt else None
+        row["prompt_chars"] = len(prompt)
+        row["input_chars"] = conv.input_chars + len(system)
+        if prompt:
+            prefix, suffix, skeleton = frame_views(prompt)
+            row["prefix_fp"] = h(prefix)
+            row["suffix_fp"] = h(suffix)
+            row["skeleton_fp"] = h(skeleton)
+        row["script"] = script(prompt)
+
+        row["n_tools"] = len(conv.tools)
+        if conv.tools:
+            row["tools_hash"] = h(orjson.dumps(conv.tools, option=orjson.OPT_SORT_KEYS).decode())
+        row["tool_names"] = sorted(name[:128] for name in conv.tool_names[:256])
+        row["computer_tool"] = conv.computer_tool
+        row["tool_choice"] = conv.tool_choice
+
+        keys = sorted(str(k)[:64] for k in request)
+        row["param_keys"] = ",".join(keys[:_PARAM_KEYS_MAX])
+        row["max_tokens"] = conv.max_tokens
+        row["max_tokens_field"] = conv.max_tokens_field
+        row["temperature"] = conv.temperature
+        row["top_p"] = conv.top_p
+        row["top_k"] = conv.top_k
+        row["n"] = _int32(conv.n)
+        row["logprobs"] = conv.logprobs
+        row["top_logprobs"] = _int32(conv.top_logprobs)
+        row["reasoning_effort"] = _short(conv.reasoning_effort)
+        row["thinking_type"] = _short(conv.thinking_type)
+        row["thinking_budget"] = conv.thinking_budget
+        row["stream"] = conv.stream
+        row["response_format"] = _short(conv.response_format)
+
+        response = "\n".join(conv.response_parts)
+        reasoning = "\n".join(conv.reasoning_parts)
+        row["finish_reason"] = conv.finish_reason
+        row["n_choices"] = conv.n_choices
+        row["response_chars"] = len(response)
+        row["response_hash"] = h(response) if response else None
+        row["reasoning_chars"] = len(reasoning)
+        row["reasoning_returned"] = conv.reasoning_returned
+        row["n_tool_calls_out"] = conv.n_tool_calls_out
+        row["input_tokens"] = conv.input_tokens
+        row["output_tokens"] = conv.output_tokens
+        row["reasoning_tokens"] = conv.reasoning_tokens
+        row["cached_tokens"] = conv.cached_tokens
+        if self._keep_text:
+            for name, value in zip(
+                TEXT_COLUMNS, (system, prompt, response, reasoning), strict=True
+            ):
+                row[name] = value or None
+
+
+def _int32(value: int | None) -> int | None:
+    return value if value is None or -(2**31) <= value < 2**31 else None
+
+
+def _short(value: str | None) -> str | None:
+    return None if value is None else value[:64]

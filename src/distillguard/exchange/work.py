@@ -1,0 +1,215 @@
+"""The per-chunk work of an ingest: parse, validate, normalise. Runs in worker processes.
+
+Everything here is a pure function of its arguments so that chunks can be handled in any
+process and the result is the same as handling them in order in one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+import pyarrow as pa
+
+from ..errors import RecordError
+from ..hashing import Hasher
+from .normalise import RowBuffer
+from .quarantine import EXCERPT_BYTES, Rejected
+from .reader import BatchChunk, Chunk, DocumentChunk, LineChunk, RowsChunk
+
+CONTRACT: Final = "contract"
+AUTO: Final = "auto"
+_CONTRACT_KEYS: Final = ("id", "ts", "account_id", "surface", "request")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    hash_key: bytes
+    keep_text: bool = False
+    limit: int = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    table: pa.Table
+    rejected: list[Rejected]
+    records: int
+    warnings: Counter[str] = field(default_factory=Counter)
+
+
+def is_contract(record: object) -> bool:
+    return isinstance(record, dict) and all(key in record for key in _CONTRACT_KEYS)
+
+
+def _exchanges(record: object, fmt: str) -> list[Any]:
+    """The contract records inside one input record (an adapter may yield several).
+
+    With ``auto`` each record is recognised on its own: contract records by their required
+    fields, others by the adapters' sniffers; what nobody recognises is validated as a
+    contract record, so its rejection says which contract field is missing.
+    """
+    if fmt == CONTRACT or (fmt == AUTO and is_contract(record)):
+        return [record]
+    if not isinstance(record, dict):
+        raise RecordError("wrong_type", "a record must be a JSON object")
+    from .adapters import ADAPTERS, sniff_format
+
+    name = sniff_format(record) if fmt == AUTO else fmt
+    if name is None:
+        return [record]
+    return list(ADAPTERS[name].to_exchanges(record))
+
+
+class _Sink:
+    """Feeds records into a row buffer and collects rejections for one chunk."""
+
+    def __init__(self, file: str, fmt: str, options: ParseOptions) -> None:
+        self.file = file
+        self.fmt = fmt
+        self.rows = RowBuffer(Hasher(options.hash_key), keep_text=options.keep_text)
+        self.rejected: list[Rejected] = []
+        self.records = 0
+
+    def record(self, record: object, line: int, raw: bytes | None, where: str = "") -> None:
+        self.records += 1
+        try:
+            exchanges = _exchanges(record, self.fmt)
+            for i, exchange in enumerate(exchanges):
+                try:
+                    self.rows.append(exchange, self.file, line)
+                except RecordError as exc:
+                    # Exchanges appended before this one stay: each is a record of its own.
+                    many = len(exchanges) > 1
+                    suffix = f" (exchange {i + 1} of {len(exchanges)})" if many else ""
+                    raise RecordError(exc.reason, exc.message + suffix, field=exc.field) from exc
+        except RecordError as exc:
+            if raw is None:
+                raw = _dump(record)
+            self.reject(line, exc.reason, where + exc.message, raw, exc.field)
+
+    def reject(
+        self, line: int, reason: str, message: str, raw: bytes | None, field: str | None = None
+    ) -> None:
+        self.rejected.append(Rejected(self.file, line, reason, message, field, raw))
+
+    def result(self) -> ChunkResult:
+        warnings: Counter[str] = Counter()
+        table = self.rows.take()
+        for items in table.column("warnings").to_pylist():
+            warnings.update(item.split(":", 1)[0] for item in items or ())
+        return ChunkResult(table, self.rejected, self.records, warnings)
+
+
+def _dump(record: object) -> bytes | None:
+    try:
+        return orjson.dumps(record, default=str)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+def _decode(raw: bytes, sink: _Sink, line: int) -> object | None:
+    try:
+        value: object = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            sink.reject(line, "invalid_utf8", f"byte {bad.start} is not valid UTF-8", raw)
+        else:
+            sink.reject(line, "invalid_json", str(exc), raw)
+        return None
+    return value
+
+
+def _lines(chunk: LineChunk, sink: _Sink, limit: int) -> None:
+    lines = chunk.data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for i, raw in enumerate(lines):
+        line = chunk.first_line + i
+        if not raw.strip():
+            continue
+        if len(raw) > limit:
+            sink.records += 1
+            sink.reject(
+                line,
+                "too_large",
+                f"record of {len(raw)} bytes is over the {limit}-byte limit",
+                raw[:EXCERPT_BYTES],
+            )
+            continue
+        record = _decode(raw, sink, line)
+        if record is not None:
+            sink.record(record, line, raw)
+        else:
+            sink.records += 1
+
+
+def _document(chunk: DocumentChunk, sink: _Sink) -> None:
+    value = _decode(chunk.data, sink, 1)
+    if value is None:
+        sink.records += 1
+        return
+    items: Iterable[object] = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        raw = orjson.dumps(item)
+        sink.record(item, i + 1, raw, where=f"element {i + 1}: ")
+
+
+def _json_cells(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A Parquet row as a contract record: JSON-string nested fields decoded, times as text,
+    null members dropped (a struct column gives every row every member, null where absent)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None:
+            continue
+        if key in ("request", "response", "client", "meta") and isinstance(value, str):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                raise RecordError(
+                    "invalid_json", f"{key} is not valid JSON: {exc}", field=key
+                ) from None
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[key] = _drop_nulls(value)
+    return out
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _batch(chunk: BatchChunk, sink: _Sink) -> None:
+    for i, row in enumerate(chunk.batch.to_pylist()):
+        line = chunk.first_row + i
+        try:
+            record: object = _json_cells(row)
+        except RecordError as exc:
+            sink.records += 1
+            sink.reject(line, exc.reason, exc.message, _dump(row), exc.field)
+            continue
+        sink.record(record, line, None)
+
+
+def process(chunk: Chunk, fmt: str, options: ParseOptions) -> ChunkResult:
+    """Parse and normalise one chunk."""
+    sink = _Sink(chunk.file, fmt, options)
+    if isinstance(chunk, LineChunk):
+        _lines(chunk, sink, options.limit)
+    elif isinstance(chunk, DocumentChunk):
+        _document(chunk, sink)
+    elif isinstance(chunk, RowsChunk):
+        for line, row in chunk.rows:
+            sink.record(row, line, None)
+    else:
+        _batch(chunk, sink)
+    return sink.result()
