@@ -38,6 +38,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """distillguard: find distillation campaigns in LLM API traffic."""
+
+
 console = Console(stderr=True)
 out = Console()
 

@@ -10,49 +10,68 @@ line labels ("Question: ... / Answer: ..."); each view catches one of these layo
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Final
 
 _WS = re.compile(r"\s+")
-_MASKS: Final = (
-    (re.compile(r"```.*?(?:```|$)", re.S), " <code> "),
-    (re.compile(r"https?://\S+"), " <url> "),
-    (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), " <email> "),
-    (re.compile(r"\"[^\"\n]{0,400}\"|“[^”\n]{0,400}”|'[^'\n]{2,400}'"), " <quote> "),
-    (re.compile(r"[-+]?\d[\d,.:/]*"), "0"),
-)
-_WORD = re.compile(r"<\w+>|\w+|[^\w\s]", re.U)
+_CODE = re.compile(r"```.*?(?:```|$)", re.S)
+_URL = re.compile(r"https?://\S+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_QUOTE = re.compile(r"\"[^\"\n]{0,400}\"|“[^”\n]{0,400}”|'[^'\n]{2,400}'")
+_NUMBER = re.compile(r"[-+]?\d[\d,.:/]*")
+_WORD = re.compile(r"<\w+>|\w+|[^\w\s]")
 
 PREFIX_WORDS: Final = 8
 SUFFIX_WORDS: Final = 8
 SKELETON_LINES: Final = 16
 LINE_HEAD_WORDS: Final = 2
+_PREFIX_CHARS: Final = 200
+_SUFFIX_CHARS: Final = 200
+_SKELETON_CHARS: Final = 4000
+_HEAD_CHARS: Final = 40
 
 
 def normalise(text: str) -> str:
     """Lower-case and collapse white space: the form that prompt hashes are taken of."""
-    return _WS.sub(" ", text).strip().lower()
+    return " ".join(text.split()).lower()
 
 
 def mask(text: str) -> str:
     """Replace typical filled-in content by placeholders, keep the frame."""
-    for pattern, placeholder in _MASKS:
-        text = pattern.sub(placeholder, text)
-    return text
+    # Each pattern runs only when its cheap marker is present: most prompts have no code,
+    # URL or e-mail address, and scanning for them costs more than the rest together.
+    if "```" in text:
+        text = _CODE.sub(" <code> ", text)
+    if "://" in text:
+        text = _URL.sub(" <url> ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" <email> ", text)
+    if '"' in text or "'" in text or "“" in text:
+        text = _QUOTE.sub(" <quote> ", text)
+    return _NUMBER.sub("0", text)
 
 
 def frame_views(text: str) -> tuple[str, str, str]:
-    """The masked prefix, suffix and line-head skeleton of a prompt (lower-cased)."""
-    masked = mask(text.lower())
-    words = _WORD.findall(masked)
-    prefix = " ".join(words[:PREFIX_WORDS])
-    suffix = " ".join(words[-SUFFIX_WORDS:])
+    """The masked prefix, suffix and line-head skeleton of a prompt (lower-cased).
+
+    Only the regions each view looks at are masked, so the cost per prompt is bounded
+    whatever its length (a code fence or quote cut by a region's edge is masked to the edge).
+    """
+    head = mask(text[:_PREFIX_CHARS].lower())
+    prefix = " ".join(islice((m.group() for m in _WORD.finditer(head)), PREFIX_WORDS))
+    tail = head if len(text) <= _PREFIX_CHARS else mask(text[-_SUFFIX_CHARS:].lower())
+    suffix = " ".join(_WORD.findall(tail)[-SUFFIX_WORDS:])
+    if "\n" not in text:
+        return prefix, suffix, " ".join(prefix.split()[:LINE_HEAD_WORDS])
+    lines = islice(
+        (line[:_HEAD_CHARS] for line in text[:_SKELETON_CHARS].split("\n") if line.strip()),
+        SKELETON_LINES,
+    )
     heads = []
-    for line in masked.split("\n"):
-        line_words = _WORD.findall(line)
-        if line_words:
-            heads.append(" ".join(line_words[:LINE_HEAD_WORDS]))
-            if len(heads) == SKELETON_LINES:
-                break
+    for line in mask("\n".join(lines).lower()).split("\n"):
+        words = " ".join(islice((m.group() for m in _WORD.finditer(line)), LINE_HEAD_WORDS))
+        if words:
+            heads.append(words)
     return prefix, suffix, "\n".join(heads)
 
 
@@ -63,14 +82,16 @@ _SCRIPTS: Final = (
     ("devanagari", re.compile(r"[\u0900-\u097f]")),
 )
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
-_SAMPLE = 2000
+_SAMPLE = 600
 
 
 def script(text: str) -> str:
     """Dominant writing system of a text, from its first characters."""
     sample = text[:_SAMPLE]
-    if not sample.strip():
-        return "none"
+    if sample.isascii():
+        if not sample.strip():
+            return "none"
+        return "latin" if _LATIN.search(sample) else "other"
     best, best_count = "latin", len(_LATIN.findall(sample))
     for name, pattern in _SCRIPTS:
         # One CJK character carries about as much as a three-letter Latin word.
