@@ -11,9 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from ..errors import RecordError
 
 JSON = dict[str, Any]
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> bytes | None:
+    """JSON bytes of a parsed value, or None where JSON cannot express it (nesting deeper
+    than the serialiser allows, non-string keys, integers beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 def require_str(obj: Mapping[str, Any], key: str, path: str) -> str:

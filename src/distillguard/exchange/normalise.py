@@ -10,16 +10,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
-import orjson
 import pyarrow as pa
 
 from ..errors import RecordError
 from ..hashing import Hasher
 from ..types import SURFACES
 from .conversation import Conversation
-from .fields import JSON, Warnings, optional_object, require_object, require_str
+from .fields import JSON, Warnings, dumps, optional_object, require_object, require_str
 from .schema import EXCHANGE_SCHEMA, TEXT_COLUMNS
 from .surfaces import PARSERS
 from .text import frame_views, normalise, script, user_agent_family
@@ -44,6 +44,7 @@ def parse_ts(value: str) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+@lru_cache(maxsize=65536)
 def ip_prefix(ip: str) -> str | None:
     """The network an address belongs to, IPv4 /24 or IPv6 /48; None if not an address."""
     parts = ip.split(".")
@@ -116,9 +117,14 @@ class RowBuffer:
         row["status"] = status if status is None or 0 <= status < 1000 else None
         row["latency_ms"] = w.float_(record, "latency_ms", "latency_ms")
         self._client(record, row, w)
-        self._conversation(request, conv, row)
+        self._conversation(request, conv, row, w)
         meta = w.obj(record, "meta", "meta")
-        row["meta_json"] = None if meta is None else orjson.dumps(meta).decode()
+        if meta is not None:
+            encoded = dumps(meta)
+            if encoded is None:
+                w.add("unserialisable", "meta")
+            else:
+                row["meta_json"] = encoded.decode()
         row["warnings"] = w.items
         return row
 
@@ -145,7 +151,9 @@ class RowBuffer:
         tls = w.str_(client, "tls_fingerprint", "client.tls_fingerprint")
         row["tls_fingerprint"] = tls[:128] if tls else None
 
-    def _conversation(self, request: JSON, conv: Conversation, row: dict[str, Any]) -> None:
+    def _conversation(
+        self, request: JSON, conv: Conversation, row: dict[str, Any], w: Warnings
+    ) -> None:
         h = self._hash
         layout = conv.layout
         n = len(layout)
@@ -176,7 +184,11 @@ class RowBuffer:
 
         row["n_tools"] = len(conv.tools)
         if conv.tools:
-            row["tools_hash"] = h(orjson.dumps(conv.tools, option=orjson.OPT_SORT_KEYS).decode())
+            schemas = dumps(conv.tools, sort_keys=True)
+            if schemas is None:
+                w.add("unserialisable", "request.tools")
+            else:
+                row["tools_hash"] = h(schemas.decode())
         row["tool_names"] = sorted(name[:128] for name in conv.tool_names[:256])
         row["computer_tool"] = conv.computer_tool
         row["tool_choice"] = conv.tool_choice

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-import orjson
-
 from ..errors import RecordError
 from .conversation import Conversation
-from .fields import JSON, Warnings, require_item_object, require_list
+from .fields import JSON, Warnings, dumps, require_item_object, require_list
 
 Parser = Callable[[JSON, JSON | None, Conversation, Warnings], None]
 
@@ -34,6 +32,8 @@ def _text_of_parts(content: Any, path: str, conv: Conversation, text_types: froz
             continue
         part = require_item_object(part, f"{path}[{i}]")
         kind = part.get("type")
+        if not isinstance(kind, str):
+            continue
         if kind in text_types:
             text = part.get("text")
             if isinstance(text, str):
@@ -62,9 +62,8 @@ def _image_ref(part: JSON) -> str:
 def _arguments_chars(arguments: Any) -> int:
     if isinstance(arguments, str):
         return len(arguments)
-    if arguments is None:
-        return 0
-    return len(orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
+    encoded = None if arguments is None else dumps(arguments)
+    return 0 if encoded is None else len(encoded)
 
 
 def _role(message: JSON, path: str) -> str:
@@ -323,13 +322,10 @@ def _responses_input_item(item: JSON, i: int, conv: Conversation, w: Warnings) -
         conv.tool_call_in(_arguments_chars(item.get("arguments", item.get("input"))))
     elif isinstance(kind, str) and kind.endswith("_output"):
         output = item.get("output")
-        conv.tool_result(
-            output
-            if isinstance(output, str)
-            else orjson.dumps(output).decode()
-            if output is not None
-            else ""
-        )
+        if not isinstance(output, str):
+            encoded = None if output is None else dumps(output)
+            output = "" if encoded is None else encoded.decode()
+        conv.tool_result(output)
     elif kind == "reasoning" or kind == "item_reference":
         conv.continues = True
     elif isinstance(kind, str) and kind.endswith("_call"):

@@ -10,6 +10,7 @@ line labels ("Question: ... / Answer: ..."); each view catches one of these layo
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import islice
 from typing import Final
 
@@ -105,6 +106,7 @@ _UA_VERSION = re.compile(r"[/ ]v?\d[\w.\-+]*")
 _UA_PARENS = re.compile(r"\([^)]*\)")
 
 
+@lru_cache(maxsize=4096)
 def user_agent_family(user_agent: str) -> str:
     """The user agent without versions and platform comments: ``OpenAI/Python 1.2.3`` →
     ``OpenAI/Python``."""

@@ -112,7 +112,10 @@ def _dump(record: object) -> bytes | None:
         return None
 
 
-def _decode(raw: bytes, sink: _Sink, line: int) -> object | None:
+_FAILED: Final = object()  # JSON null is a value (a rejected record), not a failure
+
+
+def _decode(raw: bytes, sink: _Sink, line: int) -> object:
     try:
         value: object = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -122,7 +125,7 @@ def _decode(raw: bytes, sink: _Sink, line: int) -> object | None:
             sink.reject(line, "invalid_utf8", f"byte {bad.start} is not valid UTF-8", raw)
         else:
             sink.reject(line, "invalid_json", str(exc), raw)
-        return None
+        return _FAILED
     return value
 
 
@@ -144,21 +147,20 @@ def _lines(chunk: LineChunk, sink: _Sink, limit: int) -> None:
             )
             continue
         record = _decode(raw, sink, line)
-        if record is not None:
-            sink.record(record, line, raw)
-        else:
+        if record is _FAILED:
             sink.records += 1
+        else:
+            sink.record(record, line, raw)
 
 
 def _document(chunk: DocumentChunk, sink: _Sink) -> None:
     value = _decode(chunk.data, sink, 1)
-    if value is None:
+    if value is _FAILED:
         sink.records += 1
         return
     items: Iterable[object] = value if isinstance(value, list) else [value]
     for i, item in enumerate(items):
-        raw = orjson.dumps(item)
-        sink.record(item, i + 1, raw, where=f"element {i + 1}: ")
+        sink.record(item, i + 1, _dump(item), where=f"element {i + 1}: ")
 
 
 def _json_cells(row: Mapping[str, Any]) -> dict[str, Any]:
