@@ -1,0 +1,6 @@
+"""Per-exchange signals, compiled from the rule files: one definition, two engines."""
+
+from .match import OnlineMatcher, match_columns
+from .rules import RuleSet, load
+
+__all__ = ["OnlineMatcher", "RuleSet", "load", "match_columns"]

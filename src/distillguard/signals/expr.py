@@ -1,0 +1,168 @@
+"""Conditions in rule files: one small language, two executions.
+
+A condition is a Python-syntax boolean expression over named columns, e.g.
+``logprobs == true or top_logprobs >= 1`` or ``n > 1 and max_tokens_field != "max_tokens"``.
+It is parsed once with ``ast`` and only these nodes are allowed: ``and``/``or``/``not``,
+comparisons (``== != < <= > >= in``) between a column and a literal (number, string,
+``true``/``false``/``null``, or a list of literals for ``in``), and parentheses. Anything else
+is a ``ConfigError``. ``evaluate`` runs it on one row (the guard, per request); ``to_sql``
+renders it for DuckDB over a whole table (the hunt). Null compares as false, both ways.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..errors import ConfigError
+
+_LITERALS: Final = {"true": True, "false": False, "null": None}
+_OPS: Final = {
+    ast.Eq: "=",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "IN",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    source: str
+    tree: ast.expr
+    columns: frozenset[str]
+
+    def evaluate(self, row: Mapping[str, Any]) -> bool:
+        return bool(_eval(self.tree, row))
+
+    def to_sql(self) -> str:
+        return _sql(self.tree)
+
+
+def parse(source: str, *, columns: frozenset[str] | None = None, where: str = "") -> Condition:
+    """Parse and check a condition; ``columns`` limits the names it may use."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ConfigError(f"{where}condition {source!r} is not valid: {exc.msg}") from None
+    used: set[str] = set()
+    _check(tree, used, source, where)
+    if columns is not None and not used <= columns:
+        unknown = ", ".join(sorted(used - columns))
+        raise ConfigError(f"{where}condition {source!r} uses unknown column(s): {unknown}")
+    return Condition(source, tree, frozenset(used))
+
+
+def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in _LITERALS:
+        return _LITERALS[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        value = _literal(node.operand)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return -value
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_literal(item) for item in node.elts]
+    raise ValueError("not a literal")
+
+
+def _is_literal(node: ast.expr) -> bool:
+    try:
+        _literal(node)
+    except ValueError:
+        return False
+    return True
+
+
+def _check(node: ast.expr, used: set[str], source: str, where: str) -> None:
+    def bad(message: str) -> ConfigError:
+        return ConfigError(f"{where}condition {source!r}: {message}")
+
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _check(value, used, source, where)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        _check(node.operand, used, source, where)
+    elif isinstance(node, ast.Compare):
+        if len(node.ops) != 1 or type(node.ops[0]) not in _OPS:
+            raise bad("use one comparison (== != < <= > >= in) at a time")
+        left, right = node.left, node.comparators[0]
+        if not isinstance(left, ast.Name) or left.id in _LITERALS:
+            raise bad("the left side of a comparison must be a column name")
+        if not _is_literal(right):
+            raise bad("the right side of a comparison must be a literal")
+        if isinstance(node.ops[0], ast.In) != isinstance(right, ast.List | ast.Tuple):
+            raise bad("'in' takes a list, and only 'in' does")
+        used.add(left.id)
+    elif isinstance(node, ast.Name) and node.id not in _LITERALS:
+        used.add(node.id)  # a boolean column on its own
+    else:
+        raise bad(f"{ast.unparse(node)!r} is not allowed here")
+
+
+def _eval(node: ast.expr, row: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.BoolOp):
+        if isinstance(node.op, ast.And):
+            return all(_eval(v, row) for v in node.values)
+        return any(_eval(v, row) for v in node.values)
+    if isinstance(node, ast.UnaryOp):
+        return not _eval(node.operand, row)
+    if isinstance(node, ast.Name):
+        return row.get(node.id) is True
+    assert isinstance(node, ast.Compare)  # parse() admits nothing else
+    value = row.get(node.left.id)  # type: ignore[attr-defined]
+    literal = _literal(node.comparators[0])
+    if value is None or literal is None:
+        return False
+    op = node.ops[0]
+    try:
+        if isinstance(op, ast.Eq):
+            return value == literal
+        if isinstance(op, ast.NotEq):
+            return value != literal
+        if isinstance(op, ast.In):
+            return value in literal
+        if isinstance(op, ast.Lt):
+            return value < literal
+        if isinstance(op, ast.LtE):
+            return value <= literal
+        if isinstance(op, ast.Gt):
+            return value > literal
+        return value >= literal
+    except TypeError:  # a string compared with a number: false, as in SQL after a cast
+        return False
+
+
+def _sql_literal(value: Any) -> str:
+    if value is True:
+        return "TRUE"
+    if value is False:
+        return "FALSE"
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list):
+        return "(" + ", ".join(_sql_literal(v) for v in value) + ")"
+    return repr(value)
+
+
+def _sql(node: ast.expr) -> str:
+    if isinstance(node, ast.BoolOp):
+        joiner = " AND " if isinstance(node.op, ast.And) else " OR "
+        return "(" + joiner.join(_sql(v) for v in node.values) + ")"
+    if isinstance(node, ast.UnaryOp):
+        return f"(NOT {_sql(node.operand)})"
+    if isinstance(node, ast.Name):
+        return f'coalesce("{node.id}" = TRUE, FALSE)'
+    assert isinstance(node, ast.Compare)  # parse() admits nothing else
+    column = node.left.id  # type: ignore[attr-defined]
+    literal = _literal(node.comparators[0])
+    if literal is None:
+        return "FALSE"
+    return f'coalesce("{column}" {_OPS[type(node.ops[0])]} {_sql_literal(literal)}, FALSE)'
