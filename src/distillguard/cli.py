@@ -26,6 +26,7 @@ from rich.table import Table
 from .errors import DistillguardError
 from .exchange import IngestOptions, IngestSummary, ingest
 from .hashing import key_from_env
+from .signals import TextSignals
 
 EXIT_REJECTED: Final = 1
 EXIT_USAGE: Final = 2
@@ -149,6 +150,7 @@ def ingest_command(
         fmt=fmt,
         hash_key=key_from_env(),
         overwrite=overwrite,
+        annotate=TextSignals(),
     )
     try:
         summary = run_ingest(logs, out_dir, accounts=accounts, models=models, options=options)

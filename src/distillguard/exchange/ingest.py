@@ -33,7 +33,7 @@ from .reader import (
 )
 from .registry import TableStats, read_accounts, read_models
 from .store import ACCOUNTS, MODELS, QUARANTINE, SUMMARY, StoreWriter, prepare
-from .work import AUTO, ChunkResult, ParseOptions, process
+from .work import AUTO, Annotator, ChunkResult, ParseOptions, process
 
 Progress = Callable[[int], None]
 
@@ -50,6 +50,8 @@ class IngestOptions:
     """Input format: auto (per record), contract, or an adapter name (otel, litellm, helicone)."""
     hash_key: bytes = DEFAULT_KEY
     overwrite: bool = False
+    annotate: Annotator | None = None
+    """Signals computed per chunk from the texts before they are dropped (e.g. text rules)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,7 @@ def ingest(
     started = time.perf_counter()
     prepare(out, overwrite=options.overwrite)
     hasher = Hasher(options.hash_key)
-    parse = ParseOptions(options.hash_key, options.keep_text, options.limit)
+    parse = ParseOptions(options.hash_key, options.keep_text, options.limit, options.annotate)
     files = expand(list(logs))
     writer = StoreWriter(out, keep_text=options.keep_text, hasher=hasher)
     records = 0

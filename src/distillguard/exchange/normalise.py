@@ -62,9 +62,8 @@ def ip_prefix(ip: str) -> str | None:
 class RowBuffer:
     """Accumulates store rows; ``take`` converts them to Arrow in one go."""
 
-    def __init__(self, hasher: Hasher, *, keep_text: bool = False) -> None:
+    def __init__(self, hasher: Hasher) -> None:
         self._hash = hasher
-        self._keep_text = keep_text
         self._rows: list[dict[str, Any]] = []
 
     def __len__(self) -> int:
@@ -222,11 +221,10 @@ class RowBuffer:
         row["output_tokens"] = conv.output_tokens
         row["reasoning_tokens"] = conv.reasoning_tokens
         row["cached_tokens"] = conv.cached_tokens
-        if self._keep_text:
-            for name, value in zip(
-                TEXT_COLUMNS, (system, prompt, response, reasoning), strict=True
-            ):
-                row[name] = value or None
+        # Texts always go into the buffer: signals are computed from them before the
+        # chunk is stored, and only then are they dropped unless the user keeps text.
+        for name, value in zip(TEXT_COLUMNS, (system, prompt, response, reasoning), strict=True):
+            row[name] = value or None
 
 
 def _int32(value: int | None) -> int | None:

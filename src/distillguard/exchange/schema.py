@@ -118,6 +118,13 @@ FIELDS: Final[tuple[pa.Field, ...]] = (
     _f("output_tokens", _I64, "usage: output tokens"),
     _f("reasoning_tokens", _I64, "usage: reasoning tokens"),
     _f("cached_tokens", _I64, "usage: cached input tokens"),
+    # signals computed from the text while it is at hand (the text may not be kept)
+    _f(
+        "text_rules",
+        pa.list_(_STR),
+        "ids of the text rules that fired on the prompt or "
+        "system prompt (rule files under distillguard/rules)",
+    ),
     # bookkeeping
     _f("warnings", pa.list_(_STR), "fields that were present but unusable, as reason:field"),
     _f("meta_json", _STR, "the record's meta object as JSON"),

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 import pyarrow as pa
@@ -21,10 +21,21 @@ from ..hashing import Hasher
 from .normalise import RowBuffer
 from .quarantine import EXCERPT_BYTES, Rejected
 from .reader import BatchChunk, Chunk, DocumentChunk, LineChunk, RowsChunk
+from .schema import TEXT_COLUMNS
 
 CONTRACT: Final = "contract"
 AUTO: Final = "auto"
 _CONTRACT_KEYS: Final = ("id", "ts", "account_id", "surface", "request")
+
+
+class Annotator(Protocol):
+    """Adds signals to a chunk's table while its texts are still there.
+
+    Must be picklable (a module-level class), since chunks are parsed in worker processes.
+    It may fill columns of the schema (such as ``text_rules``) but not change the schema.
+    """
+
+    def __call__(self, table: pa.Table) -> pa.Table: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +43,7 @@ class ParseOptions:
     hash_key: bytes
     keep_text: bool = False
     limit: int = 8 * 1024 * 1024
+    annotate: Annotator | None = None
 
 
 @dataclass(slots=True)
@@ -71,7 +83,8 @@ class _Sink:
     def __init__(self, file: str, fmt: str, options: ParseOptions) -> None:
         self.file = file
         self.fmt = fmt
-        self.rows = RowBuffer(Hasher(options.hash_key), keep_text=options.keep_text)
+        self.rows = RowBuffer(Hasher(options.hash_key))
+        self.options = options
         self.rejected: list[Rejected] = []
         self.records = 0
 
@@ -100,6 +113,13 @@ class _Sink:
     def result(self) -> ChunkResult:
         warnings: Counter[str] = Counter()
         table = self.rows.take()
+        if self.options.annotate is not None and table.num_rows:
+            table = self.options.annotate(table)
+        if not self.options.keep_text:
+            for name in TEXT_COLUMNS:
+                index = table.schema.get_field_index(name)
+                field = table.schema.field(index)
+                table = table.set_column(index, field, pa.nulls(table.num_rows, field.type))
         for items in table.column("warnings").to_pylist():
             warnings.update(item.split(":", 1)[0] for item in items or ())
         return ChunkResult(table, self.rejected, self.records, warnings)

@@ -30,14 +30,14 @@ def clip(text: str) -> str:
     return text.lower()
 
 
-def clip_array(texts: pa.Array) -> pa.Array:
+def clip_array(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """``clip`` for a whole string column."""
     long = pc.greater(pc.utf8_length(texts), HEAD_CHARS + TAIL_CHARS)
     if pc.any(long).as_py():
         joined = pc.binary_join_element_wise(
             pc.utf8_slice_codeunits(texts, 0, HEAD_CHARS),
             pc.utf8_slice_codeunits(texts, -TAIL_CHARS),
-            "\n",
+            pa.scalar("\n", type=texts.type),
         )
         texts = pc.if_else(long, joined, texts)
     return pc.utf8_lower(texts)
@@ -55,7 +55,11 @@ class OnlineMatcher:
         return [rule.id for rule, regex in self._rules if regex.search(texts[rule.target])]
 
 
-def match_columns(rules: Sequence[TextRule], prompt: pa.Array, system: pa.Array) -> pa.Array:
+def match_columns(
+    rules: Sequence[TextRule],
+    prompt: pa.Array | pa.ChunkedArray,
+    system: pa.Array | pa.ChunkedArray,
+) -> pa.Array:
     """Ids of the rules that fire on each row, as a ``list<string>`` column (rule order)."""
     n = len(prompt)
     columns = {
