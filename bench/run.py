@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import run_measured  # noqa: E402
+from memory import run_measured
 
 CLI = [sys.executable, "-m", "distillguard.cli"]
 DAYS = 14
@@ -36,8 +36,18 @@ def simulated_exchanges(folder: Path) -> int:
 
 
 def simulate(out: Path, scale: float, seed: int) -> tuple[float, int, int]:
-    command = [*CLI, "simulate", "--out", str(out), "--scale", str(scale), "--days", str(DAYS),
-               "--seed", str(seed)]
+    command = [
+        *CLI,
+        "simulate",
+        "--out",
+        str(out),
+        "--scale",
+        str(scale),
+        "--days",
+        str(DAYS),
+        "--seed",
+        str(seed),
+    ]
     seconds, peak = run_measured(command)
     return seconds, peak, simulated_exchanges(out)
 
@@ -57,24 +67,32 @@ def duckdb_read(folder: Path) -> float:
     glob = str(folder / "exchanges" / "*.jsonl.gz")
     started = time.perf_counter()
     con = duckdb.connect()
-    con.execute(
-        f"CREATE TABLE t AS SELECT * FROM read_json('{glob}', format='newline_delimited')"
-    )
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_json('{glob}', format='newline_delimited')")
     con.close()
     return time.perf_counter() - started
 
 
 def ingest(folder: Path, store: Path) -> tuple[float, int]:
-    command = [*CLI, "ingest", str(folder / "exchanges"), "--out", str(store),
-               "--accounts", str(folder / "accounts.jsonl"),
-               "--models", str(folder / "models.jsonl"), "--overwrite"]
+    command = [
+        *CLI,
+        "ingest",
+        str(folder / "exchanges"),
+        "--out",
+        str(store),
+        "--accounts",
+        str(folder / "accounts.jsonl"),
+        "--models",
+        str(folder / "models.jsonl"),
+        "--overwrite",
+    ]
     return run_measured(command)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="100000,1000000",
-                        help="exchange counts, comma-separated")
+    parser.add_argument(
+        "--sizes", default="100000,1000000", help="exchange counts, comma-separated"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args()
