@@ -42,6 +42,10 @@ class Condition:
     def to_sql(self) -> str:
         return _sql(self.tree)
 
+    def to_ibis(self, table: Any) -> Any:
+        """The condition as an Ibis boolean column over ``table`` (any Ibis backend)."""
+        return _ibis(self.tree, table)
+
 
 def parse(source: str, *, columns: frozenset[str] | None = None, where: str = "") -> Condition:
     """Parse and check a condition; ``columns`` limits the names it may use."""
@@ -166,3 +170,39 @@ def _sql(node: ast.expr) -> str:
     if literal is None:
         return "FALSE"
     return f'coalesce("{column}" {_OPS[type(node.ops[0])]} {_sql_literal(literal)}, FALSE)'
+
+
+def _ibis(node: ast.expr, table: Any) -> Any:
+    import ibis
+
+    if isinstance(node, ast.BoolOp):
+        parts = [_ibis(v, table) for v in node.values]
+        result = parts[0]
+        for part in parts[1:]:
+            result = (result & part) if isinstance(node.op, ast.And) else (result | part)
+        return result
+    if isinstance(node, ast.UnaryOp):
+        return ~_ibis(node.operand, table)
+    if isinstance(node, ast.Name):
+        return table[node.id].fill_null(False)
+    assert isinstance(node, ast.Compare)  # parse() admits nothing else
+    column = table[node.left.id]  # type: ignore[attr-defined]
+    literal = _literal(node.comparators[0])
+    if literal is None:
+        return ibis.literal(False)
+    op = node.ops[0]
+    if isinstance(op, ast.In):
+        compared = column.isin(literal)
+    elif isinstance(op, ast.Eq):
+        compared = column == literal
+    elif isinstance(op, ast.NotEq):
+        compared = column != literal
+    elif isinstance(op, ast.Lt):
+        compared = column < literal
+    elif isinstance(op, ast.LtE):
+        compared = column <= literal
+    elif isinstance(op, ast.Gt):
+        compared = column > literal
+    else:
+        compared = column >= literal
+    return compared.fill_null(False)

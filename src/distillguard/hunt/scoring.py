@@ -1,0 +1,381 @@
+"""Scoring: risk per cluster and per account, verdicts at an operating point, reason codes.
+
+The unit of decision is a cluster of linked accounts. A cluster's evidence is of two kinds,
+and a campaign needs both: *extraction* (its traffic asks for what a distiller wants: step-
+by-step reasoning, grades, rewrites, maximal outputs and thinking, returned reasoning, fresh
+single-turn prompts, a new model the day it ships, curriculum-like coverage) and
+*coordination* (many distinct identities, tied by rare shared artefacts and shared work,
+newly created, unverified). Each is a noisy-OR of its evidence: every piece has a weight,
+the chance that it alone shows what the kind of evidence is about, and a level in [0, 1]
+from the share it is measured on. The weights and levels are priors written below, not
+values fitted to labelled traffic. A cluster's score is extraction x coordination.
+
+The verdict comes from the operating point (``OperatingPoint``): ``attack`` for accounts of a
+coordinated cluster whose score reaches ``attack_score`` and that do its work (share a work
+artefact with it, or extract at least half as much as it does; a reseller's real customer
+who only shares its exit network does not); ``suspicious`` from ``suspicious_score``. An
+account outside every cluster is scored on its own traffic, at half weight: alone it can be
+``suspicious`` but never ``attack``. Each campaign account alone looks like a light user,
+and one heavy user alone is a customer. Trusted accounts are never ``attack``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from ..types import CAPABILITIES
+from .linking import Links
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One piece of evidence: its weight in the noisy-OR, and the level (a share in [0, 1])
+    at which it starts to count and at which it counts fully."""
+
+    weight: float
+    start: float
+    full: float
+    code: str
+
+    def level(self, value: Array) -> Array:
+        span = max(self.full - self.start, 1e-9)
+        return np.asarray(np.clip((value - self.start) / span, 0.0, 1.0), dtype=np.float64)
+
+
+EXTRACTION: Final[Mapping[str, Evidence]] = {
+    # asks for reasoning, grades, rewrites or training data: a few percent is ordinary
+    # (homework, code review), half of all traffic is a harvest
+    "intent": Evidence(0.9, 0.05, 0.5, "INTENT_COT"),
+    # maximal outputs or thinking, logprobs, several samples: half of traffic
+    "params": Evidence(0.6, 0.0, 0.5, "PARAM_MAX_OUTPUT"),
+    # a tenth of traffic on a new model on its first day is curiosity; half is a migration
+    "pivot": Evidence(0.8, 0.1, 0.5, "NEW_MODEL_PIVOT"),
+    # reasoning or thinking content returned
+    "reasoning_returned": Evidence(0.3, 0.0, 1.0, "PARAM_MAX_THINKING"),
+    # fresh one-turn conversations beyond the half that is usual
+    "single_turn": Evidence(0.2, 0.5, 1.0, "SINGLE_TURN"),
+    # spread over capabilities like a curriculum (normalised entropy above one half)
+    "coverage": Evidence(0.3, 0.5, 1.0, "COVERAGE_SYSTEMATIC"),
+}
+COORDINATION: Final[Mapping[str, Evidence]] = {
+    # distinct identities (declared organisations; an account without one is its own):
+    # 2 → 0.2, 32 and more → 1
+    "size": Evidence(0.9, 0.0, 1.0, "CAMPAIGN_SIZE"),
+    # accounts created in the month before their traffic
+    "fresh": Evidence(0.5, 0.0, 1.0, "SIGNUP_BURST"),
+    # accounts that share prompt templates or a system prompt with the others
+    "shared_work": Evidence(0.4, 0.0, 1.0, "SHARED_TEMPLATE"),
+    # how strongly the accounts are tied by rare shared artefacts
+    "attachment": Evidence(0.3, 0.0, 1.0, "DENSE_BLOCK"),
+}
+VERIFIED_DISCOUNT: Final = 0.7
+"""Coordination among verified accounts counts this much less: verification makes each
+extra identity costly, which is what a campaign of many accounts cannot afford."""
+FRESH_DAYS: Final = 30.0
+NULL_ROUNDS: Final = 400
+MIN_SPREAD: Final = 0.02
+MIN_REFERENCE: Final = 30
+COORDINATED: Final = 0.5
+"""A cluster whose coordination reaches this is a candidate campaign; below it, its accounts
+belong to the reference population of ordinary customers."""
+CORE_MIN_PARTNERS: Final = 3
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Registry fields aligned with the profiles' accounts (NaN / False / -1 when unknown)."""
+
+    created: Array  # epoch seconds
+    trusted: npt.NDArray[np.bool_]
+    verified: npt.NDArray[np.bool_]
+    org: npt.NDArray[np.int64]  # organisation code, -1 for none
+
+    @classmethod
+    def unknown(cls, n: int) -> Registry:
+        return cls(
+            np.full(n, np.nan),
+            np.zeros(n, dtype=bool),
+            np.zeros(n, dtype=bool),
+            np.full(n, -1, dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Cluster scores at which clusters become attack and suspicious.
+
+    The defaults are priors: a cluster is a campaign when extraction and coordination are
+    both strong (their product at least 0.45, e.g. 0.7 x 0.65)."""
+
+    attack_score: float = 0.45
+    suspicious_score: float = 0.3
+
+
+@dataclass(frozen=True)
+class Scores:
+    risk: Array  # per account
+    verdict: list[str]  # per account
+    reasons: list[list[str]]  # per account, strongest first
+    cluster_risk: Array  # per cluster
+    cluster_score: Array  # per cluster (raw, before calibration)
+    cluster_attack: npt.NDArray[np.bool_]  # per cluster
+    attack_threshold: float  # raw score
+    suspicious_threshold: float
+
+
+def _col(profiles: pa.Table, name: str) -> Array:
+    values = profiles[name].to_numpy(zero_copy_only=False)
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+
+
+def account_evidence(profiles: pa.Table, registry: Registry, links: Links) -> dict[str, Array]:
+    """Evidence per account, each in [0, 1] (see EXTRACTION and COORDINATION)."""
+    intent = sum(
+        _col(profiles, f"intent_{name}")
+        for name in (
+            "cot_elicitation",
+            "reasoning_reconstruction",
+            "rubric_grading",
+            "censorship_rewrite",
+            "synthetic_data",
+        )
+    )
+    params = np.maximum.reduce(
+        [
+            _col(profiles, f"param_{g}")
+            for g in ("max_output", "max_thinking", "logprobs", "multi_sample")
+        ]
+    )
+    first = _col(profiles, "first_epoch")
+    age_days = (first - registry.created) / 86400.0
+    fresh = np.where(np.isnan(age_days), 0.0, (age_days <= FRESH_DAYS).astype(np.float64))
+    shared_work = np.asarray(
+        [
+            1.0 if ("template" in kinds or "system_prompt" in kinds) else 0.0
+            for kinds in links.shared
+        ]
+    )
+    shares = np.column_stack([_col(profiles, f"cap_{c}") for c in CAPABILITIES])
+    logs = np.log(np.where(shares > 0, shares, 1.0))
+    coverage = -(shares * logs).sum(axis=1) / np.log(len(CAPABILITIES))
+    return {
+        "coverage": np.clip(coverage, 0.0, 1.0),
+        "intent": np.clip(intent, 0.0, 1.0),
+        "params": params,
+        "reasoning_returned": _col(profiles, "reasoning_returned"),
+        "single_turn": _col(profiles, "single_turn"),
+        "pivot": _col(profiles, "pivot_share"),
+        "attachment": links.attachment,
+        "shared_work": shared_work,
+        "fresh": fresh,
+        "unverified": (~registry.verified).astype(np.float64),
+    }
+
+
+def _identities(groups: npt.NDArray[np.int64], org: npt.NDArray[np.int64], n_groups: int) -> Array:
+    """Distinct declared organisations per group; an account without one counts alone."""
+    solo = org < 0
+    counts = np.bincount(groups[solo], minlength=n_groups).astype(np.float64)
+    if (~solo).any():
+        pairs = np.unique(np.column_stack([groups[~solo], org[~solo]]), axis=0)
+        counts += np.bincount(pairs[:, 0], minlength=n_groups)
+    return counts
+
+
+def _noisy_or(evidence: Mapping[str, Evidence], parts: Mapping[str, Array]) -> Array:
+    miss = np.ones_like(next(iter(parts.values())))
+    for name, spec in evidence.items():
+        miss = miss * (1.0 - spec.weight * spec.level(parts[name]))
+    return np.asarray(1.0 - miss, dtype=np.float64)
+
+
+def _group_median(values: Array, groups: npt.NDArray[np.int64], n_groups: int) -> Array:
+    """Median of ``values`` within each group (0 for an empty group)."""
+    order = np.lexsort((values, groups))
+    sorted_groups, sorted_values = groups[order], values[order]
+    starts = np.searchsorted(sorted_groups, np.arange(n_groups), side="left")
+    ends = np.searchsorted(sorted_groups, np.arange(n_groups), side="right")
+    sizes = ends - starts
+    low = sorted_values[np.clip(starts + (sizes - 1) // 2, 0, max(values.size - 1, 0))]
+    high = sorted_values[np.clip(starts + sizes // 2, 0, max(values.size - 1, 0))]
+    return np.where(sizes > 0, (low + high) / 2.0, 0.0) if values.size else np.zeros(n_groups)
+
+
+def _group_scores(
+    evidence: Mapping[str, Array],
+    volume: Array,
+    org: npt.NDArray[np.int64],
+    groups: npt.NDArray[np.int64],
+    n_groups: int,
+) -> tuple[Array, dict[str, Array]]:
+    """Score of each group in [0, 1]: extraction (shares weighted by volume) times
+    coordination (shares of accounts), each a noisy-OR of its evidence."""
+    members = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    # Shares are weighted by volume capped at the group's median volume: light accounts
+    # (noisy on their own) count less, and a few heavy accounts cannot make a mixed group
+    # look like a campaign (a campaign's accounts all do its work).
+    volume = np.minimum(volume, _group_median(volume, groups, n_groups)[groups])
+    total = np.bincount(groups, weights=volume, minlength=n_groups)
+    parts: dict[str, Array] = {}
+    for name in EXTRACTION:
+        weighted = np.bincount(groups, weights=evidence[name] * volume, minlength=n_groups)
+        parts[name] = np.divide(weighted, total, out=np.zeros(n_groups), where=total > 0)
+    for name in ("attachment", "shared_work", "fresh", "unverified"):
+        summed = np.bincount(groups, weights=evidence[name], minlength=n_groups)
+        parts[name] = np.divide(summed, members, out=np.zeros(n_groups), where=members > 0)
+    identities = _identities(groups, org, n_groups)
+    parts["size"] = np.clip(np.log2(np.maximum(identities, 1.0)) / 5.0, 0.0, 1.0)
+    extraction = _noisy_or(EXTRACTION, parts)
+    coordination = _noisy_or(COORDINATION, parts)
+    coordination *= 1.0 - VERIFIED_DISCOUNT * (1.0 - parts["unverified"])
+    parts["extraction"] = extraction
+    parts["coordination"] = coordination
+    return np.asarray(extraction * coordination, dtype=np.float64), parts
+
+
+def score(
+    profiles: pa.Table,
+    links: Links,
+    *,
+    registry: Registry,
+    point: OperatingPoint,
+    seed: int = 1,
+) -> Scores:
+    """Risk, verdict and reasons for every account in ``profiles`` (aligned with ``links``)."""
+    n = profiles.num_rows
+    volume = _col(profiles, "exchanges")
+    evidence = account_evidence(profiles, registry, links)
+    intents = {name: _col(profiles, f"intent_{name}") for name in _INTENT_CODES}
+    clustered = links.cluster >= 0
+    n_clusters = int(links.cluster.max()) + 1 if clustered.any() else 0
+
+    # Groups: real clusters, then each unclustered account as a group of one.
+    groups = links.cluster.copy()
+    singles = np.flatnonzero(~clustered)
+    groups[singles] = n_clusters + np.arange(singles.size)
+    n_groups = n_clusters + singles.size
+    group_score, parts = _group_scores(evidence, volume, registry.org, groups, n_groups)
+    extraction, coordination = parts["extraction"], parts["coordination"]
+
+    coordinated = (np.arange(n_groups) < n_clusters) & (coordination >= COORDINATED)
+    group_attack = coordinated & (group_score >= point.attack_score)
+    group_suspicious = group_score >= point.suspicious_score
+    group_risk = group_score
+
+    _, own_parts = _group_scores(evidence, volume, registry.org, np.arange(n), n)
+    own_extraction = own_parts["extraction"]
+    own_risk = 0.5 * own_extraction  # alone, an account is never more than an even bet
+    attach = np.where(clustered, links.attachment, 0.0)
+    risk = np.maximum(own_risk, group_risk[groups] * attach)
+
+    # The core of a cluster: accounts linked to at least half as many of its members as its
+    # typical member is. A reseller's real customer who happened to share a template with
+    # one campaign account hangs on by one or two links; the campaign's own accounts, even
+    # quiet ones, are woven in.
+    median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
+    core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
+
+    verdict: list[str] = []
+    reasons: list[list[str]] = []
+    for i in range(n):
+        g = int(groups[i])
+        alike = own_extraction[i] >= 0.5 * extraction[g]
+        core = links.partners[i] >= core_partners[g]
+        if group_attack[g] and attach[i] >= 0.5 and (alike or core):
+            v = "attack"
+        elif (group_suspicious[g] and attach[i] > 0) or own_risk[i] >= point.suspicious_score:
+            v = "suspicious"
+        else:
+            v = "benign"
+        codes = _reasons(parts, g, evidence, i, links, intents)
+        if registry.trusted[i] and v == "attack":
+            v = "suspicious"
+            codes = ["TRUSTED", *codes]
+        verdict.append(v)
+        reasons.append(codes if v != "benign" else codes[:2])
+    return Scores(
+        risk=np.clip(risk, 0.0, 1.0),
+        verdict=verdict,
+        reasons=reasons,
+        cluster_risk=group_risk[:n_clusters],
+        cluster_score=group_score[:n_clusters],
+        cluster_attack=group_attack[:n_clusters],
+        attack_threshold=point.attack_score,
+        suspicious_threshold=point.suspicious_score,
+    )
+
+
+_LINK_CODES: Final[Mapping[str, str]] = {
+    "payment": "SHARED_PAYMENT",
+    "signup_network": "SHARED_SIGNUP_NETWORK",
+    "signup_burst": "SIGNUP_BURST",
+    "email_domain": "SHARED_EMAIL_PATTERN",
+    "ip_network": "SHARED_IP_NETWORK",
+    "asn": "SHARED_IP_NETWORK",
+    "client": "SHARED_CLIENT",
+    "harness": "SHARED_HARNESS",
+    "system_prompt": "SHARED_SYSTEM_PROMPT",
+    "template": "SHARED_TEMPLATE",
+}
+_INTENT_CODES: Final[Mapping[str, str]] = {
+    "cot_elicitation": "INTENT_COT",
+    "reasoning_reconstruction": "INTENT_RECONSTRUCT",
+    "rubric_grading": "INTENT_GRADING",
+    "censorship_rewrite": "INTENT_REWRITE",
+    "synthetic_data": "INTENT_SYNTHETIC",
+}
+
+
+def _reasons(
+    parts: Mapping[str, Array],
+    group: int,
+    evidence: Mapping[str, Array],
+    i: int,
+    links: Links,
+    intents: Mapping[str, Array],
+) -> list[str]:
+    """Reason codes for account ``i``, strongest first: its cluster's (or its own) evidence
+    by contribution, then what ties it to its cluster."""
+    weighted: list[tuple[float, str]] = []
+    for name, spec in (*EXTRACTION.items(), *COORDINATION.items()):
+        if name in ("attachment", "shared_work"):
+            continue
+        level = float(
+            spec.level(
+                np.asarray(
+                    [
+                        max(
+                            parts[name][group],
+                            evidence.get(name, parts[name])[i] if name in evidence else 0.0,
+                        )
+                    ]
+                )
+            )[0]
+        )
+        if level <= 0.0:
+            continue
+        code = spec.code
+        if name == "intent":
+            strongest = max(intents, key=lambda k: float(intents[k][i]))
+            code = _INTENT_CODES[strongest]
+        weighted.append((spec.weight * level, code))
+    if parts["unverified"][group] >= 0.5:
+        weighted.append((0.25, "UNVERIFIED"))
+    for kind, w in links.shared[i].items():
+        weighted.append((0.5 * w, _LINK_CODES[kind]))
+    if links.cluster[i] >= 0 and evidence["attachment"][i] > 0:
+        weighted.append((0.2, "CLUSTER_RISK"))
+    weighted.sort(key=lambda item: -item[0])
+    seen: list[str] = []
+    for _, code in weighted:
+        if code not in seen:
+            seen.append(code)
+    return seen
