@@ -24,7 +24,7 @@ import pytest
 from distillguard.exchange import IngestOptions, ingest
 from distillguard.simulate import SimulationSummary, simulate
 from distillguard.simulate.network import TZ
-from distillguard.types import BENIGN_POPULATIONS, SURFACES
+from distillguard.types import BENIGN_POPULATIONS, CAPABILITIES, SURFACES
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 SEED = 1
@@ -287,6 +287,32 @@ def test_labels_name_every_population_and_campaign(make_run: RunMaker) -> None:
     assert sorted(run.summary.campaigns) == sorted(campaigns)
 
 
+def test_summary_counts_each_campaign_and_names_its_top_capability(make_run: RunMaker) -> None:
+    run = make_run()
+    written = orjson.loads((run.out / "summary.json").read_bytes())
+    accounts = Counter(label["campaign_id"] for label in run.labels.values())
+    seen: set[str] = set()
+    exchanges: Counter[str] = Counter()
+    for r in run.records:
+        if r["id"] not in seen:
+            seen.add(r["id"])
+            exchanges[run.labels[r["account_id"]]["campaign_id"]] += 1
+    assert written["campaigns"] == {
+        campaign: {
+            "accounts": accounts[campaign],
+            "exchanges": exchanges[campaign],
+            "capability": capability,
+        }
+        for campaign, capability in (
+            ("A-reasoning", "reasoning"),
+            ("B-agentic", "agentic"),
+            ("C-coding", "coding"),
+            ("D-traces", "reasoning"),
+        )
+    }
+    assert all(c["capability"] in CAPABILITIES for c in written["campaigns"].values())
+
+
 def test_model_releases_include_one_mid_period(make_run: RunMaker) -> None:
     run = make_run()
     rows = [orjson.loads(line) for line in (run.out / "models.jsonl").read_bytes().splitlines()]
@@ -333,9 +359,7 @@ def test_ids_do_not_tell_the_label(make_run: RunMaker) -> None:
     assert order == sorted(order) and list(run.registry) == sorted(run.registry)
     # The populations are interleaved in id order, not in blocks.
     runs = sum(
-        1
-        for a, b in itertools.pairwise(order)
-        if run.labels[a]["label"] != run.labels[b]["label"]
+        1 for a, b in itertools.pairwise(order) if run.labels[a]["label"] != run.labels[b]["label"]
     )
     assert runs > len(attack) / 3
     # No label value is written into the log or the registry.

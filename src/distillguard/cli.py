@@ -6,11 +6,13 @@ Exit codes: 0 success; 1 the run finished but rejected records (see the quaranti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Final
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -23,9 +25,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .errors import DistillguardError
-from .exchange import IngestOptions, IngestSummary, ingest
+from .errors import DistillguardError, InputError
+from .exchange import IngestOptions, IngestSummary, Store, ingest
+from .exchange.store import STORE_MARKER
 from .hashing import key_from_env
+from .hunt import HuntOptions, HuntResult, OperatingPoint, hunt
+from .hunt.baselines import BaselineResult, cot_share, rate_limit
+from .hunt.config import load_config
+from .hunt.evaluate import evaluate, render
 from .signals import TextSignals
 from .simulate import SimulationSummary, simulate
 
@@ -230,27 +237,163 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     evasion: Annotated[int, typer.Option(min=0, max=3, help="Evasion level (see simulate).")] = 1,
 ) -> None:
-    """Simulate a small labelled traffic set, ingest it and print a summary."""
+    """Simulate labelled traffic, ingest it, hunt it, score the hunt against the labels."""
     traffic = out_dir / "traffic"
-    store = out_dir / "store"
-    simulation = run_simulation(traffic, scale=scale, days=days, seed=seed, evasion=evasion)
-    _print_simulation(simulation)
-    options = IngestOptions(hash_key=key_from_env(), overwrite=True, annotate=TextSignals())
+    store_dir = out_dir / "store"
+    results = out_dir / "hunt"
     try:
+        simulation = run_simulation(traffic, scale=scale, days=days, seed=seed, evasion=evasion)
+        _print_simulation(simulation)
+        options = IngestOptions(hash_key=key_from_env(), overwrite=True, annotate=TextSignals())
         summary = run_ingest(
             [traffic / "exchanges"],
-            store,
+            store_dir,
             accounts=traffic / "accounts.jsonl",
             models=traffic / "models.jsonl",
             options=options,
         )
+        print_ingest(summary)
+        result = run_hunt(Store(store_dir), results, HuntOptions())
+        evaluation = evaluate(results, traffic / "labels.csv")
     except DistillguardError as error:
         raise _fail(error) from error
-    print_ingest(summary)
+    print_hunt(result)
+    for table in render(evaluation):
+        out.print(table)
     out.print(f"traffic: {traffic}  (labels: {traffic / 'labels.csv'})")
-    out.print(f"store:   {store}  (columns: docs/store.md)")
+    out.print(f"store:   {store_dir}  (columns: docs/store.md)")
+    out.print(f"report:  {results / 'report.html'}")
     if not summary.clean:
         raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    hunt_dir: Annotated[Path, typer.Argument(help="A hunt's output folder.")],
+    labels: Annotated[Path, typer.Option(help="labels.csv of labelled traffic.")],
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="The simulation's summary.json (default: next to labels.csv)."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
+    ] = None,
+) -> None:
+    """Score a hunt against labels: precision, recall, F1, PR-AUC, false positives by
+    population, campaign ARI and per-campaign recall and capability."""
+    try:
+        evaluation = evaluate(hunt_dir, labels, truth=truth)
+    except DistillguardError as error:
+        raise _fail(error) from error
+    for table in render(evaluation):
+        out.print(table)
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(evaluation.to_json(), option=orjson.OPT_INDENT_2))
+
+
+@app.command("baseline")
+def baseline_command(
+    name: Annotated[str, typer.Argument(help="rate (per-key rate limiting) or cot (keywords).")],
+    store_dir: Annotated[Path, typer.Argument(help="An ingested store.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for accounts.csv.")],
+) -> None:
+    """Run a baseline the hunt must beat and write its accounts.csv (score it with evaluate)."""
+    runners: dict[str, Callable[[Store, Path], BaselineResult]] = {
+        "rate": rate_limit,
+        "cot": cot_share,
+    }
+    try:
+        if name not in runners:
+            raise InputError(f"unknown baseline {name!r}: choose {', '.join(sorted(runners))}")
+        result = runners[name](Store(store_dir), out_dir)
+    except DistillguardError as error:
+        raise _fail(error) from error
+    out.print(f"{result.name}: {result.attack:,} of {result.accounts:,} accounts flagged")
+    out.print(f"written to {out_dir}")
+
+
+def _hunt_store(
+    logs: list[Path], out_dir: Path, *, accounts: Path | None, models: Path | None
+) -> Store:
+    """The store to hunt: the one given, or one ingested from the logs into OUT/store."""
+    if len(logs) == 1 and (logs[0] / STORE_MARKER).is_file():
+        if accounts or models:
+            raise InputError(
+                "--accounts and --models go with exchange logs; a store already holds them"
+            )
+        return Store(logs[0])
+    options = IngestOptions(hash_key=key_from_env(), overwrite=True, annotate=TextSignals())
+    summary = run_ingest(logs, out_dir / "store", accounts=accounts, models=models, options=options)
+    if summary.rejected:
+        console.print(
+            f"[yellow]{summary.rejected:,} records rejected:[/yellow] see {summary.quarantine}"
+        )
+    return Store(out_dir / "store")
+
+
+def run_hunt(store: Store, out_dir: Path, options: HuntOptions) -> HuntResult:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]hunt[/bold] {task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+        result = hunt(store, out_dir, options, progress=lambda s: bar.update(task, description=s))
+    from .hunt.report import render_report
+
+    render_report(out_dir)
+    return result
+
+
+def print_hunt(result: HuntResult) -> None:
+    table = Table(title="hunt", show_header=False, box=None)
+    table.add_row("accounts", f"{result.accounts:,}")
+    table.add_row("exchanges", f"{result.exchanges:,}")
+    table.add_row("clusters", f"{result.clusters:,}")
+    table.add_row("campaigns", f"{result.campaigns:,}")
+    for verdict, count in result.verdicts.items():
+        table.add_row(f"  {verdict}", f"{count:,}")
+    table.add_row("report", str(result.out / "report.html"))
+    out.print(table)
+
+
+@app.command("hunt")
+def hunt_command(
+    logs: Annotated[
+        list[Path],
+        typer.Argument(help="Exchange logs (as for ingest), or one ingested store folder."),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")],
+    accounts: Annotated[Path | None, typer.Option(help="Account registry.")] = None,
+    models: Annotated[Path | None, typer.Option(help="Model releases.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Hunt settings (TOML): operating point, indicators.")
+    ] = None,
+    attack_score: Annotated[
+        float | None,
+        typer.Option(help="Operating point: cluster score (0-1) from which accounts are attack."),
+    ] = None,
+    indicators: Annotated[
+        Path | None, typer.Option(help="Known-actor indicator file (JSON) for attribution.")
+    ] = None,
+) -> None:
+    """Find distillation campaigns: writes accounts.csv, campaigns.json and report.html."""
+    try:
+        options = load_config(config) if config else HuntOptions()
+        if attack_score is not None:
+            if not 0 < attack_score < 1:
+                raise InputError("--attack-score must be between 0 and 1")
+            point = OperatingPoint(attack_score, min(attack_score, options.point.suspicious_score))
+            options = replace(options, point=point)
+        if indicators is not None:
+            options = replace(options, indicators=indicators)
+        store = _hunt_store(logs, out_dir, accounts=accounts, models=models)
+        result = run_hunt(store, out_dir, options)
+    except DistillguardError as error:
+        raise _fail(error) from error
+    print_hunt(result)
 
 
 def main() -> None:

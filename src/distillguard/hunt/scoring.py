@@ -279,7 +279,8 @@ def score(
     # The core of a cluster: accounts linked to at least half as many of its members as its
     # typical member is. A reseller's real customer who happened to share a template with
     # one campaign account hangs on by one or two links; the campaign's own accounts, even
-    # quiet ones, are woven in.
+    # quiet ones, are woven in. Outside the core, an account is attack only when it extracts
+    # like the cluster and is still linked to a quarter as many members as is typical.
     median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
     core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
 
@@ -289,7 +290,8 @@ def score(
         g = int(groups[i])
         alike = own_extraction[i] >= 0.5 * extraction[g]
         core = links.partners[i] >= core_partners[g]
-        if group_attack[g] and attach[i] >= 0.5 and (alike or core):
+        woven = links.partners[i] >= 0.25 * median_partners[g]
+        if group_attack[g] and attach[i] >= 0.5 and (core or (alike and woven)):
             v = "attack"
         elif (group_suspicious[g] and attach[i] > 0) or own_risk[i] >= point.suspicious_score:
             v = "suspicious"

@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import Final
 
+from ..types import Capability
 from .harness import Harness, coding_harnesses, harness
 from .templates import AGENT_SYSTEM, REASONING_SYSTEM, pick
 from .wire import Params
@@ -36,6 +37,7 @@ class Spec:
     adoption: str
     lang_zh: float
     extra: tuple[tuple[str, float], ...]
+    capability: Capability  # what the campaign is after: its largest share of exchanges
 
 
 SPECS: Final = (
@@ -52,6 +54,7 @@ SPECS: Final = (
         "early",
         0.45,
         (("steps", 8.0), ("cot", 0.45), ("reconstruct", 0.25), ("grade", 0.15), ("rewrite", 0.15)),
+        "reasoning",
     ),
     Spec(
         "B-agentic",
@@ -79,6 +82,7 @@ SPECS: Final = (
         "early",
         0.1,
         (("steps", 8.0), ("explain", 1.0), ("images", 300.0), ("cot", 0.7), ("grade", 0.3)),
+        "agentic",
     ),
     Spec(
         "C-coding",
@@ -93,6 +97,7 @@ SPECS: Final = (
         "pivot",
         0.0,
         (("steps", 14.0), ("explain", 1.0), ("wrap", 1.0)),
+        "coding",
     ),
     Spec(
         "D-traces",
@@ -107,6 +112,7 @@ SPECS: Final = (
         "early",
         0.2,
         (("steps", 6.0),),
+        "reasoning",
     ),
 )
 MIN_ACCOUNTS: Final = 6

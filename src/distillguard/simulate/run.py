@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ..types import BENIGN_POPULATIONS, CAMPAIGN_POPULATION
+from ..types import BENIGN_POPULATIONS, CAMPAIGN_POPULATION, Capability
 from .campaigns import SPECS
 from .engine import Day, day_file
 from .world import Config, World, build
@@ -26,12 +26,15 @@ from .writer import write_labels, write_models, write_registry
 
 DEFAULT_START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 OUTPUTS = ("accounts.jsonl", "models.jsonl", "labels.csv", "summary.json")
+CAPABILITY: Final[Mapping[str, Capability]] = {spec.id: spec.capability for spec in SPECS}
+"""Each campaign's intended top capability, the truth an evaluation checks the hunt against."""
 
 
 @dataclass(frozen=True)
 class SimulationSummary:
     """What a simulation wrote. ``populations`` and ``campaigns`` map a name to (accounts,
-    exchanges); ``files`` are the paths written, the exchange log's day files first."""
+    exchanges); ``files`` are the paths written, the exchange log's day files first. In
+    ``summary.json`` each campaign also names its intended top ``capability``."""
 
     out: Path
     scale: float
@@ -64,7 +67,8 @@ class SimulationSummary:
                 k: {"accounts": a, "exchanges": e} for k, (a, e) in self.populations.items()
             },
             "campaigns": {
-                k: {"accounts": a, "exchanges": e} for k, (a, e) in self.campaigns.items()
+                k: {"accounts": a, "exchanges": e, "capability": CAPABILITY.get(k)}
+                for k, (a, e) in self.campaigns.items()
             },
             "new_model": {
                 "model": self.new_model,
