@@ -4,11 +4,10 @@ Whatever the input, an ingest returns a summary (it never raises), every non-bla
 is accounted for as an exchange, a duplicate or a rejection, every rejection has a known
 reason and its own quarantine line, and ``RowBuffer.append`` lets only ``RecordError`` out.
 
-Two known crashes are left out of the generators and pinned down by deterministic xfail
-tests instead (a property test that fails only when Hypothesis happens to find the case
-cannot be a strict xfail): a number or boolean as the ``summary`` / ``content`` of a
-Responses reasoning item (test_exchange_bad_input.py), and a lone surrogate in a stored
-string handed to ``RowBuffer`` directly (the end of this file).
+Two crashes found earlier are in the generators now and also pinned by deterministic tests
+(a property test finds a case only when Hypothesis happens to draw it): a number or boolean
+as the ``summary`` / ``content`` of a Responses reasoning item (test_exchange_bad_input.py),
+and a lone surrogate in a string handed to ``RowBuffer`` directly (the end of this file).
 """
 
 from __future__ import annotations
@@ -396,8 +395,6 @@ def mutated(draw: st.DrawFn) -> tuple[dict[str, Any], Path_, bytes]:
     base = draw(st.sampled_from(BASES))
     path = draw(st.sampled_from(_paths(base)))
     value = draw(json_like)
-    if path[-1] in ("summary", "content") and isinstance(value, int | float):
-        value = repr(value)  # known crash: test_reasoning_item_with_scalar_summary_...
     record = _replace(base, path, value)
     if path[0] != "id":
         record["id"] = draw(st.sampled_from(["m1", "m2", "m3", base["id"]]))
@@ -508,8 +505,20 @@ def test_raw_surrogate_bytes_are_invalid_utf8(base: dict[str, Any]) -> None:
     assert _process(raw)[2] == ["invalid_utf8"]
 
 
+hostile_strings = st.tuples(
+    st.sampled_from(BASES),
+    st.sampled_from([("id",), ("account_id",), ("org_id",), ("request", "model"), ("ts",)]),
+    hostile_text,
+).map(lambda item: _replace(item[0], item[1], item[2]))
+
+
 @FAST
-@given(st.lists(json_like | hostile_meta | mutated().map(lambda item: item[0]), max_size=8))
+@given(
+    st.lists(
+        json_like | hostile_meta | hostile_strings | mutated().map(lambda item: item[0]),
+        max_size=8,
+    )
+)
 def test_row_buffer_lets_only_record_errors_out(values: list[object]) -> None:
     buffer = RowBuffer(Hasher())
     stored = 0
@@ -545,15 +554,30 @@ def test_row_buffer_unserialisable_meta_is_a_warning(meta: dict[Any, Any]) -> No
     assert "unserialisable:meta" in row["warnings"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="RowBuffer.append accepts an id with a lone surrogate; take() then fails to "
-    "encode it for Arrow and the whole buffer (every good row in it) is lost",
-)
 def test_row_buffer_take_never_fails_after_append() -> None:
     buffer = RowBuffer(Hasher())
     buffer.append(CHAT, "mem", 1)
     with contextlib.suppress(RecordError):
         buffer.append(dict(CHAT, id="bad\udc00"), "mem", 2)
     assert buffer.take().num_rows >= 1
+
+
+@pytest.mark.parametrize("field", ["id", "account_id"])
+def test_row_buffer_rejects_a_required_string_with_a_lone_surrogate(field: str) -> None:
+    buffer = RowBuffer(Hasher())
+    with pytest.raises(RecordError) as caught:
+        buffer.append(dict(CHAT, **{field: "x\ud800"}), "mem", 1)
+    assert (caught.value.reason, caught.value.field) == ("invalid_utf8", field)
+    assert len(buffer) == 0
+
+
+def test_row_buffer_repairs_a_lone_surrogate_in_an_optional_string() -> None:
+    buffer = RowBuffer(Hasher())
+    buffer.append(CHAT, "mem", 1)
+    odd = _replace(dict(CHAT, id="odd", org_id="org\udc80"), ("request", "model"), "m\ud800")
+    buffer.append(odd, "mem", 2)
+    good, repaired = buffer.take().to_pylist()
+    assert good["org_id"] == "org-1" and good["warnings"] == []
+    assert repaired["org_id"].startswith("org\ufffd")
+    assert repaired["model"].startswith("m\ufffd")
+    assert {"invalid_utf8:org_id", "invalid_utf8:model"} <= set(repaired["warnings"])

@@ -573,11 +573,6 @@ def test_chat_legacy_functions(stored: Ingested) -> None:
     assert row["prompt_chars"] == len("Weather in Oslo?")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="surfaces.parse_openai_chat counts only response tool_calls, not the legacy "
-    "message.function_call, although finish_reason function_call maps to tool_calls",
-)
 def test_chat_legacy_function_call_in_response_counts_as_tool_call(stored: Ingested) -> None:
     assert stored.row("chat-legacy")["n_tool_calls_out"] == 1
 
@@ -979,11 +974,6 @@ def test_script(prompt: str, expected: str) -> None:
     assert _prompt_row(prompt)["script"] == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="text.script returns 'other' for a prompt of non-ASCII white space only "
-    "(e.g. a no-break space), 'none' for ASCII white space",
-)
 def test_script_of_non_ascii_white_space_is_none() -> None:
     assert _prompt_row(" ")["script"] == "none"
     assert _prompt_row("\u00a0\u3000")["script"] == "none"
@@ -1159,3 +1149,40 @@ def test_row_buffer_rejects_without_changing_the_buffer() -> None:
     assert len(buffer) == 1
     assert buffer.take().column("source_line").to_pylist() == [1]
     assert len(buffer) == 0
+
+
+def _prompted(n: int, prompt: str, system: str) -> dict[str, Any]:
+    return _with_request(
+        dict(CHAT_LEGACY, id=f"p{n}"),
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+    )
+
+
+def test_values_remembered_across_chunks_are_the_values_computed_afresh() -> None:
+    from distillguard.signals import TextSignals, load, match_columns
+
+    prompts = [
+        "Think step by step: what is 17 * 23?",
+        "Write a haiku about the sea.",
+        "Rewrite this paragraph so it sounds more formal.",
+        "What is the capital of Peru?",
+    ]
+    systems = ["You are an agent. Use the provided tools.", "Be brief."]
+    first = [_prompted(i, p, systems[i % 2]) for i, p in enumerate(prompts[:3])]
+    # the second chunk repeats texts of the first (remembered) and brings new ones
+    second = [_prompted(10 + i, p, systems[(i + 1) % 2]) for i, p in enumerate(prompts[::-1])]
+    options = ParseOptions(DEFAULT_KEY, keep_text=True, annotate=TextSignals())
+    rules = load().text
+    for records in (first, second):
+        data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        table = process(LineChunk("mem.jsonl", 1, data), "contract", options).table
+        fresh = RowBuffer(Hasher(DEFAULT_KEY))
+        for i, record in enumerate(records):
+            fresh.append(record, "mem.jsonl", i + 1)
+        expected = fresh.take()
+        columns = ["prompt_hash", "system_hash", "prefix_fp", "suffix_fp", "skeleton_fp"]
+        for column in [*columns, "script", "tools_hash", "api_key_hash"]:
+            assert table.column(column).equals(expected.column(column)), column
+        fired = match_columns(rules, expected.column("prompt_text"), expected.column("system_text"))
+        assert table.column("text_rules").to_pylist() == fired.to_pylist()
+    assert any(table.column("text_rules").to_pylist())

@@ -35,7 +35,18 @@ def require_str(obj: Mapping[str, Any], key: str, path: str) -> str:
         raise RecordError("wrong_type", f"{path} must be a string", field=path)
     if not value:
         raise RecordError("missing_field", f"{path} is empty", field=path)
+    if not value.isascii() and not encodable(value):
+        raise RecordError("invalid_utf8", f"{path} holds a lone surrogate", field=path)
     return value
+
+
+def encodable(text: str) -> bool:
+    """False for a string with a lone surrogate, which UTF-8 (and so Arrow) cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def require_object(obj: Mapping[str, Any], key: str, path: str) -> JSON:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from ..errors import RecordError
+from ..errors import InputError, RecordError
 from ..hashing import DEFAULT_KEY, Hasher
 from .quarantine import Quarantine, Rejected
 from .reader import (
@@ -121,6 +121,7 @@ def _chunks(paths: Sequence[Path], limit: int) -> Iterator[Chunk | Rejected]:
 
 
 _CSV_ROWS: Final = 2000
+_QUEUED_MAX: Final = 1024  # reader rejections held back behind unfinished chunks
 
 
 def _csv_chunks(path: Path) -> Iterator[Chunk | Rejected]:
@@ -160,10 +161,13 @@ def ingest(
 ) -> IngestSummary:
     """Read exchange logs (files or folders) into a new store at ``out``."""
     started = time.perf_counter()
+    files = expand(list(logs))
+    for table in (accounts, models):
+        if table is not None and not table.is_file():
+            raise InputError(f"{table}: no such file")
     prepare(out, overwrite=options.overwrite)
     hasher = Hasher(options.hash_key)
     parse = ParseOptions(options.hash_key, options.keep_text, options.limit, options.annotate)
-    files = expand(list(logs))
     writer = StoreWriter(out, keep_text=options.keep_text, hasher=hasher)
     records = 0
     warnings: Counter[str] = Counter()
@@ -191,17 +195,33 @@ def ingest(
                     take(process(item, options.fmt, parse))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                inflight: deque[Future[ChunkResult]] = deque()
+                # The reader's own rejections wait in line behind the chunks before them,
+                # so the quarantine is in input order whatever the number of workers.
+                inflight: deque[Future[ChunkResult] | Rejected] = deque()
+                running = 0
+
+                def settle() -> None:
+                    nonlocal records, running
+                    head = inflight.popleft()
+                    if isinstance(head, Rejected):
+                        quarantine.add(head)
+                        records += head.count
+                    else:
+                        running -= 1
+                        take(head.result())
+
                 for item in chunks:
                     if isinstance(item, Rejected):
-                        quarantine.add(item)
-                        records += item.count
+                        inflight.append(item)
+                        while len(inflight) > _QUEUED_MAX:
+                            settle()
                         continue
                     inflight.append(pool.submit(process, item, options.fmt, parse))
-                    while len(inflight) > 2 * workers:
-                        take(inflight.popleft().result())
+                    running += 1
+                    while running > 2 * workers:
+                        settle()
                 while inflight:
-                    take(inflight.popleft().result())
+                    settle()
         stats = writer.finish()
         registry = (
             None

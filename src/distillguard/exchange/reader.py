@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, cast
+from typing import IO, Any, Final, cast
 
 import orjson
 import pyarrow as pa
@@ -25,18 +25,21 @@ from ..errors import InputError
 from .quarantine import EXCERPT_BYTES, Rejected
 
 DEFAULT_LIMIT: Final = 8 * 1024 * 1024
-CHUNK_BYTES: Final = 4 * 1024 * 1024
+CHUNK_BYTES: Final = 16 * 1024 * 1024
 PARQUET_BATCH: Final = 4096
 GZIP_MAGIC: Final = b"\x1f\x8b"
+GZIP_BLOCK: Final = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class LineChunk:
-    """Consecutive lines of one file, starting at ``first_line`` (1-based)."""
+    """Consecutive lines of one file, starting at ``first_line`` (1-based) and at byte
+    ``offset`` of the (decompressed) file, when known."""
 
     file: str
     first_line: int
     data: bytes
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,76 @@ def _open(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+class _BrokenStreamError(Exception):
+    """A gzip stream that breaks off or is corrupt; everything before the break was read."""
+
+
+def _blocks(raw: IO[bytes], size: int) -> Iterator[bytes]:
+    """The bytes of a file in blocks of at most ``size``, decompressed if it is gzip.
+
+    Gzip is decompressed here rather than by ``gzip``, whose ``read`` discards what it had
+    decompressed in a call that meets the break: this yields every byte before the break,
+    then raises ``_BrokenStreamError``. Members may follow each other, with zero padding between.
+    """
+    if raw.read(2) != GZIP_MAGIC:
+        raw.seek(0)
+        while block := raw.read(size):
+            yield block
+        return
+    raw.seek(0)
+    member = zlib.decompressobj(31)
+    inside = False  # a member has started and not yet ended
+    capped = False  # the last output was cut at ``size``: zlib may hold more
+    pending = b""  # compressed bytes not yet handed to zlib
+    while True:
+        if not pending and not capped:
+            pending = raw.read(GZIP_BLOCK)
+            if not pending:
+                if inside:
+                    tail = member.flush()
+                    if tail:
+                        yield tail
+                    raise _BrokenStreamError("the stream ends before its end marker")
+                return
+        if not inside:
+            pending = pending.lstrip(b"\0")
+            if not pending:
+                continue
+            member = zlib.decompressobj(31)
+            inside = True
+        saved = member.copy()
+        try:
+            out = member.decompress(pending, size)
+        except zlib.error as exc:
+            yield from _salvage(saved, pending, size)
+            raise _BrokenStreamError(str(exc)) from None
+        if member.eof:
+            pending, inside, capped = member.unused_data, False, False
+        else:
+            pending, capped = member.unconsumed_tail, len(out) == size
+        if out:
+            yield out
+
+
+def _salvage(member: Any, data: bytes, size: int) -> Iterator[bytes]:
+    """What ``member`` decompresses from ``data`` before the point where it fails (a bad
+    checksum, corrupt data): fed a byte at a time, since a failing call returns nothing."""
+    out: list[bytes] = []
+    held = 0
+    for i in range(len(data)):
+        try:
+            piece = member.decompress(data[i : i + 1])
+        except zlib.error:
+            break
+        out.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield b"".join(out)
+            out, held = [], 0
+    if held:
+        yield b"".join(out)
+
+
 def read_lines(
     path: Path, *, limit: int = DEFAULT_LIMIT, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[LineChunk | Rejected]:
@@ -106,29 +179,33 @@ def read_lines(
     line = 1  # number of the first line in ``pending``
     offset = 0  # byte offset of ``pending`` in the decompressed stream
     pending = b""  # an incomplete last line
-    out: list[bytes] = []  # complete lines not yet emitted, as blocks
+    out: list[bytes | memoryview] = []  # complete lines not yet emitted, as blocks
     out_bytes = 0
     out_line = 1
+    out_offset = 0
     skipping: Rejected | None = None  # an oversized line being skipped
     skipped = 0
     block_size = max(1, min(chunk_bytes, limit + 1))
     try:
-        stream = _open(path)
+        raw = path.open("rb")
     except OSError as exc:
         yield Rejected(name, None, "unreadable_file", str(exc))
         return
-    with stream:
+    with raw:
+        blocks = _blocks(raw, block_size)
         while True:
             try:
-                block = stream.read(block_size)
-            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+                block = next(blocks, b"")
+            except (_BrokenStreamError, OSError) as exc:
                 if out:
-                    yield LineChunk(name, out_line, b"".join(out))
+                    yield LineChunk(name, out_line, b"".join(out), out_offset)
+                broken = isinstance(exc, _BrokenStreamError)
                 yield Rejected(
                     name,
                     line,
-                    "truncated_gzip",
-                    f"the compressed stream breaks off after line {line - 1} ({exc})",
+                    "truncated_gzip" if broken else "unreadable_file",
+                    f"the {'compressed stream breaks off' if broken else 'read failed'} "
+                    f"after line {line - 1} ({exc})",
                     record=pending[:EXCERPT_BYTES] or None,
                     offset=offset,
                 )
@@ -153,25 +230,27 @@ def read_lines(
                 line += 1
                 skipping = None
                 block = block[cut + 1 :]
-            data = pending + block
-            cut = data.rfind(b"\n")
+            cut = block.rfind(b"\n")
             if cut >= 0:
-                complete = data[: cut + 1]
+                # The complete lines are kept as views of the block: copied once, into the chunk.
                 if not out:
-                    out_line = line
-                out.append(complete)
-                out_bytes += len(complete)
-                line += complete.count(b"\n")
-                offset += len(complete)
-                pending = data[cut + 1 :]
+                    out_line, out_offset = line, offset
+                if pending:
+                    out.append(pending)
+                out.append(memoryview(block)[: cut + 1])
+                complete = len(pending) + cut + 1
+                out_bytes += complete
+                line += block.count(b"\n")
+                offset += complete
+                pending = block[cut + 1 :]
                 if out_bytes >= chunk_bytes:
-                    yield LineChunk(name, out_line, b"".join(out))
+                    yield LineChunk(name, out_line, b"".join(out), out_offset)
                     out, out_bytes = [], 0
             else:
-                pending = data
+                pending += block
             if len(pending) > limit:
                 if out:
-                    yield LineChunk(name, out_line, b"".join(out))
+                    yield LineChunk(name, out_line, b"".join(out), out_offset)
                     out, out_bytes = [], 0
                 skipping = Rejected(
                     name, line, "too_large", "", record=pending[:EXCERPT_BYTES], offset=offset
@@ -190,10 +269,10 @@ def read_lines(
             line += 1
         if pending.strip():
             if not out:
-                out_line = line
+                out_line, out_offset = line, offset
             out.append(pending)
         if out:
-            yield LineChunk(name, out_line, b"".join(out))
+            yield LineChunk(name, out_line, b"".join(out), out_offset)
 
 
 DOCUMENT_LIMIT: Final = 1024 * 1024 * 1024

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from ..errors import RecordError
 from ..hashing import Hasher
+from .fields import encodable
 from .normalise import ip_prefix, parse_ts
 from .quarantine import Quarantine, Rejected
 from .reader import _open
@@ -64,26 +65,21 @@ def _rows(path: Path, quarantine: Quarantine) -> Iterator[tuple[int, dict[str, A
         return
     with stream:
         if path.name.endswith((".csv", ".csv.gz")):
-            text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+            # Bytes that are not UTF-8 are carried through as surrogates, so that only the
+            # rows holding them are rejected (with their bytes as they were).
+            text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
             try:
                 reader = csv.DictReader(text)
                 for row in reader:
-                    raw = orjson.dumps(row, default=str)
-                    if None in row:
-                        quarantine.add(
-                            Rejected(
-                                name,
-                                reader.line_num,
-                                "wrong_type",
-                                "row has more cells than the header",
-                                None,
-                                raw,
-                            )
-                        )
+                    raw = _csv_raw(row)
+                    problem = _csv_problem(row)
+                    if problem is not None:
+                        reason, message = problem
+                        quarantine.add(Rejected(name, reader.line_num, reason, message, None, raw))
                         continue
                     cells = {k: (v if v != "" else None) for k, v in row.items()}
                     yield reader.line_num, cells, raw
-            except (UnicodeDecodeError, csv.Error, EOFError, OSError) as exc:
+            except (csv.Error, EOFError, OSError) as exc:
                 quarantine.add(Rejected(name, None, "unreadable_file", f"CSV read stopped: {exc}"))
             return
         try:
@@ -103,6 +99,37 @@ def _rows(path: Path, quarantine: Quarantine) -> Iterator[tuple[int, dict[str, A
                 yield line, value, raw
         except (EOFError, OSError) as exc:
             quarantine.add(Rejected(name, None, "truncated_gzip", f"read stopped: {exc}"))
+
+
+def _csv_cells(row: dict[str | None, Any]) -> list[str]:
+    """The cells of a CSV row in file order (extra cells last, under the key None)."""
+    cells: list[str] = []
+    for value in row.values():
+        if isinstance(value, list):
+            cells.extend(str(v) for v in value)
+        elif value is not None:
+            cells.append(str(value))
+    return cells
+
+
+def _csv_problem(row: dict[str | None, Any]) -> tuple[str, str] | None:
+    """Why a CSV row cannot be read, as (reason, message); None if it can."""
+    if None in row:
+        return "wrong_type", "row has more cells than the header"
+    for cell in _csv_cells(row):
+        if not cell.isascii() and not encodable(cell):
+            return "invalid_utf8", "row is not valid UTF-8"
+    return None
+
+
+def _csv_raw(row: dict[str | None, Any]) -> bytes:
+    """A CSV row for the quarantine: as JSON, or as its CSV bytes where it is not UTF-8."""
+    try:
+        return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(_csv_cells(row))
+        return buffer.getvalue().rstrip("\r\n").encode("utf-8", "surrogateescape")
 
 
 def _str(row: dict[str, Any], key: str) -> str | None:

@@ -66,6 +66,10 @@ def _arguments_chars(arguments: Any) -> int:
     return 0 if encoded is None else len(encoded)
 
 
+def _message_path(i: int) -> str:
+    return f"request.messages[{i}]"
+
+
 def _role(message: JSON, path: str) -> str:
     role = message.get("role")
     if not isinstance(role, str):
@@ -105,11 +109,16 @@ def parse_openai_chat(req: JSON, resp: JSON | None, conv: Conversation, w: Warni
     messages = req.get("messages")
     if messages is None:
         raise RecordError("missing_field", "request.messages is required", field="request.messages")
+    # Paths are spelt out only for an error or a warning: messages are the hot loop.
     for i, raw in enumerate(require_list(messages, "request.messages")):
-        path = f"request.messages[{i}]"
-        message = require_item_object(raw, path)
-        role = _role(message, path)
-        text = _text_of_parts(message.get("content"), f"{path}.content", conv, _CHAT_TEXT)
+        message = raw if isinstance(raw, dict) else require_item_object(raw, _message_path(i))
+        role = message.get("role")
+        if not isinstance(role, str):
+            role = _role(message, _message_path(i))
+        content = message.get("content")
+        if not isinstance(content, str):
+            content = _text_of_parts(content, f"{_message_path(i)}.content", conv, _CHAT_TEXT)
+        text = content
         if role in ("system", "developer"):
             conv.system(text)
         elif role == "user":
@@ -127,7 +136,7 @@ def parse_openai_chat(req: JSON, resp: JSON | None, conv: Conversation, w: Warni
         elif role in ("tool", "function"):
             conv.tool_result(text)
         else:
-            w.add("unknown_role", f"{path}.role")
+            w.add("unknown_role", f"{_message_path(i)}.role")
     conv.continues = conv.n_assistant > 0 or conv.n_tool_calls_in > 0
 
     for key in ("tools", "functions"):
@@ -184,6 +193,8 @@ def parse_openai_chat(req: JSON, resp: JSON | None, conv: Conversation, w: Warni
                 calls = reply.get("tool_calls")
                 if isinstance(calls, list):
                     conv.n_tool_calls_out += len(calls)
+                elif isinstance(reply.get("function_call"), dict):
+                    conv.n_tool_calls_out += 1  # the legacy single function call
             if i == 0:
                 reason = choice.get("finish_reason")
                 if isinstance(reason, str):
@@ -278,7 +289,7 @@ def parse_openai_responses(req: JSON, resp: JSON | None, conv: Conversation, w: 
     if isinstance(output, list):
         conv.n_choices = 1
         for i, raw in enumerate(output):
-            _responses_output_item(require_item_object(raw, f"response.output[{i}]"), i, conv)
+            _responses_output_item(require_item_object(raw, f"response.output[{i}]"), i, conv, w)
     elif output is not None:
         w.add("wrong_type", "response.output")
     status = resp.get("status")
@@ -334,7 +345,7 @@ def _responses_input_item(item: JSON, i: int, conv: Conversation, w: Warnings) -
         w.add("unknown_type", f"{path}.type")
 
 
-def _responses_output_item(item: JSON, i: int, conv: Conversation) -> None:
+def _responses_output_item(item: JSON, i: int, conv: Conversation, w: Warnings) -> None:
     kind = item.get("type")
     if kind == "message":
         text = _text_of_parts(
@@ -343,12 +354,19 @@ def _responses_output_item(item: JSON, i: int, conv: Conversation) -> None:
         if text:
             conv.response_text(text)
     elif kind == "reasoning":
-        texts = [
-            part["text"]
-            for key in ("summary", "content")
-            for part in (item.get(key) or [])
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        ]
+        texts: list[str] = []
+        for key in ("summary", "content"):
+            parts = item.get(key)
+            if parts is None:
+                continue
+            if not isinstance(parts, list):
+                w.add("wrong_type", f"response.output[{i}].{key}")
+                continue
+            texts.extend(
+                part["text"]
+                for part in parts
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
         if texts or item.get("encrypted_content"):
             conv.reasoning("\n".join(texts))
     elif isinstance(kind, str) and kind.endswith("_call"):
@@ -379,15 +397,19 @@ def parse_anthropic_messages(req: JSON, resp: JSON | None, conv: Conversation, w
     if messages is None:
         raise RecordError("missing_field", "request.messages is required", field="request.messages")
     for i, raw in enumerate(require_list(messages, "request.messages")):
-        path = f"request.messages[{i}]"
-        message = require_item_object(raw, path)
-        role = _role(message, path)
+        message = raw if isinstance(raw, dict) else require_item_object(raw, _message_path(i))
+        role = message.get("role")
+        if not isinstance(role, str):
+            role = _role(message, _message_path(i))
         content = message.get("content")
         if isinstance(content, list):
-            _anthropic_blocks(content, path, role, conv, w)
+            _anthropic_blocks(content, i, role, conv, w)
         else:
-            text = _text_of_parts(content, f"{path}.content", conv, _ANTHROPIC_TEXT)
-            _anthropic_turn(role, text, path, conv, w)
+            if not isinstance(content, str):
+                content = _text_of_parts(
+                    content, f"{_message_path(i)}.content", conv, _ANTHROPIC_TEXT
+                )
+            _anthropic_turn(role, content, i, conv, w)
     conv.continues = conv.n_assistant > 0 or conv.n_tool_calls_in > 0
 
     tools = req.get("tools")
@@ -449,23 +471,27 @@ def parse_anthropic_messages(req: JSON, resp: JSON | None, conv: Conversation, w
         )
 
 
-def _anthropic_turn(role: str, text: str, path: str, conv: Conversation, w: Warnings) -> None:
+def _anthropic_turn(role: str, text: str, i: int, conv: Conversation, w: Warnings) -> None:
     if role == "user":
         conv.user(text)
     elif role == "assistant":
         conv.assistant(text)
     else:
-        w.add("unknown_role", f"{path}.role")
+        w.add("unknown_role", f"{_message_path(i)}.role")
 
 
 def _anthropic_blocks(
-    blocks: list[Any], path: str, role: str, conv: Conversation, w: Warnings
+    blocks: list[Any], i: int, role: str, conv: Conversation, w: Warnings
 ) -> None:
     texts: list[str] = []
     call_chars: list[int] = []
     results: list[str] = []
     for j, raw in enumerate(blocks):
-        block = require_item_object(raw, f"{path}.content[{j}]")
+        block = (
+            raw
+            if isinstance(raw, dict)
+            else require_item_object(raw, f"{_message_path(i)}.content[{j}]")
+        )
         kind = block.get("type")
         if kind == "text":
             text = block.get("text")
@@ -476,16 +502,17 @@ def _anthropic_blocks(
         elif kind in ("tool_use", "server_tool_use"):
             call_chars.append(_arguments_chars(block.get("input")))
         elif kind == "tool_result" or (isinstance(kind, str) and kind.endswith("_tool_result")):
-            results.append(
-                _text_of_parts(
-                    block.get("content"), f"{path}.content[{j}].content", conv, _ANTHROPIC_TEXT
+            content = block.get("content")
+            if not isinstance(content, str):
+                content = _text_of_parts(
+                    content, f"{_message_path(i)}.content[{j}].content", conv, _ANTHROPIC_TEXT
                 )
-            )
+            results.append(content)
     for result in results:
         conv.tool_result(result)
     # A user turn made only of tool results is the agent loop talking, not a person.
     if texts or role != "user" or not results:
-        _anthropic_turn(role, "\n".join(texts), path, conv, w)
+        _anthropic_turn(role, "\n".join(texts), i, conv, w)
     for chars in call_chars:
         conv.tool_call_in(chars)
 

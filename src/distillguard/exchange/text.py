@@ -19,8 +19,14 @@ _CODE = re.compile(r"```.*?(?:```|$)", re.S)
 _URL = re.compile(r"https?://\S+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _QUOTE = re.compile(r"\"[^\"\n]{0,400}\"|“[^”\n]{0,400}”|'[^'\n]{2,400}'")
-_NUMBER = re.compile(r"[-+]?\d[\d,.:/]*")
-_WORD = re.compile(r"<\w+>|\w+|[^\w\s]")
+# ``[-+]?\d[\d,.:/]*``, written to start with a character class: ``re`` then skips to the
+# candidates in C instead of trying the pattern at every position (twice as fast).
+_NUMBER = re.compile(r"[-+\d](?:(?<=[-+])\d|(?<=\d))[\d,.:/]*")
+_DIGIT = re.compile(r"\d")
+_TOKEN = r"<\w+>|\w+|[^\w\s]"
+_WORD = re.compile(_TOKEN)
+# The first two words of each line: ``_WORD`` skips only white space between words.
+_LINE_HEADS = re.compile(rf"^[^\S\n]*({_TOKEN})(?:[^\S\n]*({_TOKEN}))?", re.M)
 
 PREFIX_WORDS: Final = 8
 SUFFIX_WORDS: Final = 8
@@ -49,7 +55,7 @@ def mask(text: str) -> str:
         text = _EMAIL.sub(" <email> ", text)
     if '"' in text or "'" in text or "“" in text:
         text = _QUOTE.sub(" <quote> ", text)
-    return _NUMBER.sub("0", text)
+    return _NUMBER.sub("0", text) if _DIGIT.search(text) else text
 
 
 def frame_views(text: str) -> tuple[str, str, str]:
@@ -58,21 +64,21 @@ def frame_views(text: str) -> tuple[str, str, str]:
     Only the regions each view looks at are masked, so the cost per prompt is bounded
     whatever its length (a code fence or quote cut by a region's edge is masked to the edge).
     """
-    head = mask(text[:_PREFIX_CHARS].lower())
-    prefix = " ".join(islice((m.group() for m in _WORD.finditer(head)), PREFIX_WORDS))
-    tail = head if len(text) <= _PREFIX_CHARS else mask(text[-_SUFFIX_CHARS:].lower())
-    suffix = " ".join(_WORD.findall(tail)[-SUFFIX_WORDS:])
+    words = _WORD.findall(mask(text[:_PREFIX_CHARS].lower()))
+    prefix = " ".join(words[:PREFIX_WORDS])
+    if len(text) > _PREFIX_CHARS:
+        words = _WORD.findall(mask(text[-_SUFFIX_CHARS:].lower()))
+    suffix = " ".join(words[-SUFFIX_WORDS:])
     if "\n" not in text:
         return prefix, suffix, " ".join(prefix.split()[:LINE_HEAD_WORDS])
     lines = islice(
         (line[:_HEAD_CHARS] for line in text[:_SKELETON_CHARS].split("\n") if line.strip()),
         SKELETON_LINES,
     )
-    heads = []
-    for line in mask("\n".join(lines).lower()).split("\n"):
-        words = " ".join(islice((m.group() for m in _WORD.finditer(line)), LINE_HEAD_WORDS))
-        if words:
-            heads.append(words)
+    masked = mask("\n".join(lines).lower())
+    heads = [
+        f"{first} {second}" if second else first for first, second in _LINE_HEADS.findall(masked)
+    ]
     return prefix, suffix, "\n".join(heads)
 
 
@@ -89,9 +95,9 @@ _SAMPLE = 600
 def script(text: str) -> str:
     """Dominant writing system of a text, from its first characters."""
     sample = text[:_SAMPLE]
+    if not sample or sample.isspace():
+        return "none"
     if sample.isascii():
-        if not sample.strip():
-            return "none"
         return "latin" if _LATIN.search(sample) else "other"
     best, best_count = "latin", len(_LATIN.findall(sample))
     for name, pattern in _SCRIPTS:

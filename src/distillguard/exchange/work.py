@@ -77,13 +77,26 @@ def _exchanges(record: object, fmt: str) -> list[Any]:
     return list(ADAPTERS[name].to_exchanges(record))
 
 
+_BUFFERS: dict[tuple[bytes, bool], RowBuffer] = {}
+
+
+def _buffer(key: bytes, keep_text: bool) -> RowBuffer:
+    """A row buffer for one chunk. Each process keeps one per hash key, so that what its
+    memos learnt (hashes of recurring values) carries over from chunk to chunk; the rows
+    are the same either way. Output texts are held only when they are kept."""
+    buffer = _BUFFERS.get((key, keep_text))
+    if buffer is None or len(buffer):  # a chunk that failed half-way left rows behind
+        buffer = _BUFFERS[key, keep_text] = RowBuffer(Hasher(key), output_text=keep_text)
+    return buffer
+
+
 class _Sink:
     """Feeds records into a row buffer and collects rejections for one chunk."""
 
     def __init__(self, file: str, fmt: str, options: ParseOptions) -> None:
         self.file = file
         self.fmt = fmt
-        self.rows = RowBuffer(Hasher(options.hash_key))
+        self.rows = _buffer(options.hash_key, options.keep_text)
         self.options = options
         self.rejected: list[Rejected] = []
         self.records = 0
@@ -155,15 +168,19 @@ def _lines(chunk: LineChunk, sink: _Sink, limit: int) -> None:
         lines.pop()
     for i, raw in enumerate(lines):
         line = chunk.first_line + i
-        if not raw.strip():
+        if not raw or raw.isspace():  # blank (no copy made, unlike strip)
             continue
         if len(raw) > limit:
             sink.records += 1
-            sink.reject(
-                line,
-                "too_large",
-                f"record of {len(raw)} bytes is over the {limit}-byte limit",
-                raw[:EXCERPT_BYTES],
+            sink.rejected.append(
+                Rejected(
+                    sink.file,
+                    line,
+                    "too_large",
+                    f"record of {len(raw)} bytes is over the {limit}-byte limit",
+                    record=raw[:EXCERPT_BYTES],
+                    offset=_offset_of(chunk, lines, i),
+                )
             )
             continue
         record = _decode(raw, sink, line)
@@ -173,14 +190,32 @@ def _lines(chunk: LineChunk, sink: _Sink, limit: int) -> None:
             sink.record(record, line, raw)
 
 
-def _document(chunk: DocumentChunk, sink: _Sink) -> None:
+def _offset_of(chunk: LineChunk, lines: list[bytes], i: int) -> int | None:
+    """Byte offset of ``lines[i]`` in the file (rare: only oversized lines need it)."""
+    if chunk.offset is None:
+        return None
+    return chunk.offset + sum(len(raw) + 1 for raw in lines[:i])
+
+
+def _document(chunk: DocumentChunk, sink: _Sink, limit: int) -> None:
     value = _decode(chunk.data, sink, 1)
     if value is _FAILED:
         sink.records += 1
         return
     items: Iterable[object] = value if isinstance(value, list) else [value]
     for i, item in enumerate(items):
-        sink.record(item, i + 1, _dump(item), where=f"element {i + 1}: ")
+        raw = _dump(item)
+        where = f"element {i + 1}: "
+        if raw is not None and len(raw) > limit:
+            sink.records += 1
+            sink.reject(
+                i + 1,
+                "too_large",
+                f"{where}record of {len(raw)} bytes is over the {limit}-byte limit",
+                raw[:EXCERPT_BYTES],
+            )
+            continue
+        sink.record(item, i + 1, raw, where=where)
 
 
 def _json_cells(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,7 +247,8 @@ def _drop_nulls(value: Any) -> Any:
 
 
 def _batch(chunk: BatchChunk, sink: _Sink) -> None:
-    for i, row in enumerate(chunk.batch.to_pylist()):
+    # Map columns come back as dicts (the last of repeated keys wins, as in a JSON object).
+    for i, row in enumerate(chunk.batch.to_pylist(maps_as_pydicts="lossy")):
         line = chunk.first_row + i
         try:
             record: object = _json_cells(row)
@@ -242,7 +278,7 @@ def _process(chunk: Chunk, fmt: str, options: ParseOptions) -> ChunkResult:
     if isinstance(chunk, LineChunk):
         _lines(chunk, sink, options.limit)
     elif isinstance(chunk, DocumentChunk):
-        _document(chunk, sink)
+        _document(chunk, sink, options.limit)
     elif isinstance(chunk, RowsChunk):
         for line, row in chunk.rows:
             sink.record(row, line, None)

@@ -243,7 +243,7 @@ def _artefacts(graph: Graph, links: Links, c: Campaign) -> list[dict[str, Any]]:
 def _display(kind: str, value: str) -> str:
     """What the report shows of an artefact: hashes stay hashes, shortened."""
     if kind in ("harness", "email_domain", "signup_burst"):
-        return value[:160]
+        return value if len(value) <= 72 else value[:71] + "…"
     return f"#{value[-10:]}" if len(value) > 10 else value
 
 

@@ -14,13 +14,19 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .match import match_columns
+from .match import ColumnMatcher
 from .rules import RuleSet, load
 
 
 @lru_cache(maxsize=4)
 def _rules(paths: tuple[str, ...] | None) -> RuleSet:
     return load(None if paths is None else [Path(p) for p in paths])
+
+
+@lru_cache(maxsize=4)
+def _matcher(paths: tuple[str, ...] | None) -> ColumnMatcher:
+    """One matcher per rule set and process: what it learnt carries over between chunks."""
+    return ColumnMatcher(_rules(paths).text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +37,7 @@ class TextSignals:
     """Rule files to use instead of the shipped corpus."""
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        rules = _rules(self.rule_files)
-        fired = match_columns(rules.text, table.column("prompt_text"), table.column("system_text"))
+        matcher = _matcher(self.rule_files)
+        fired = matcher.match(table.column("prompt_text"), table.column("system_text"))
         index = table.schema.get_field_index("text_rules")
         return table.set_column(index, table.schema.field(index), fired)

@@ -21,6 +21,7 @@ from .rules import TextRule
 
 HEAD_CHARS: Final = 2000
 TAIL_CHARS: Final = 1000
+_MEMO_CHARS: Final = 8 * 1024 * 1024  # texts remembered by a ColumnMatcher, in characters
 
 
 def clip(text: str) -> str:
@@ -61,14 +62,70 @@ def match_columns(
     system: pa.Array | pa.ChunkedArray,
 ) -> pa.Array:
     """Ids of the rules that fire on each row, as a ``list<string>`` column (rule order)."""
-    n = len(prompt)
-    columns = {
-        "prompt": clip_array(pc.fill_null(prompt, "")),
-        "system": clip_array(pc.fill_null(system, "")),
-    }
-    fired: list[list[str]] = [[] for _ in range(n)]
-    for rule in rules:
-        hits = pc.match_substring_regex(columns[rule.target], rule.regex)
-        for i in pc.indices_nonzero(hits).to_pylist():
-            fired[i].append(rule.id)
-    return pa.array(fired, type=pa.list_(pa.string()))
+    return ColumnMatcher(rules).match(prompt, system)
+
+
+class ColumnMatcher:
+    """Runs text rules over columns of prompts and system prompts, chunk after chunk.
+
+    Texts repeat (one system prompt per product, prompts resent by scripts and eval runs):
+    each rule runs once per distinct text of a chunk, and what it found is remembered for
+    the next chunks (up to a bound), so rows take the result of their text.
+    """
+
+    def __init__(self, rules: Sequence[TextRule]) -> None:
+        self._rules = list(rules)
+        self._ids: dict[int, list[str]] = {}
+        self._seen: dict[str, dict[str, int]] = {"prompt": {}, "system": {}}
+        self._chars = 0
+
+    def match(
+        self, prompt: pa.Array | pa.ChunkedArray, system: pa.Array | pa.ChunkedArray
+    ) -> pa.Array:
+        fired = [0] * len(prompt)  # per row, a bit per rule that fires
+        for target, column in (("prompt", prompt), ("system", system)):
+            targeted = [
+                (1 << bit, rule) for bit, rule in enumerate(self._rules) if rule.target == target
+            ]
+            if not targeted:
+                continue
+            texts = pc.fill_null(column, "")
+            distinct = pc.unique(texts)
+            per_text = self._bits(target, targeted, distinct)
+            positions = pc.index_in(texts, value_set=distinct).to_pylist()
+            fired = [bits | per_text[i] for bits, i in zip(fired, positions, strict=True)]
+        return pa.array([self._ids_of(bits) for bits in fired], type=pa.list_(pa.string()))
+
+    def _bits(
+        self, target: str, targeted: list[tuple[int, TextRule]], distinct: pa.Array
+    ) -> list[int]:
+        """The rules (as bits) that fire on each distinct text."""
+        seen = self._seen[target]
+        values: list[str] = distinct.to_pylist()
+        per_text = [seen.get(value, -1) for value in values]
+        new = [i for i, bits in enumerate(per_text) if bits < 0]
+        if not new:
+            return per_text
+        for i in new:
+            per_text[i] = 0
+        clipped = clip_array(distinct.take(pa.array(new, type=pa.int64())))
+        for bit, rule in targeted:
+            hits = pc.match_substring_regex(clipped, rule.regex)
+            for j in pc.indices_nonzero(hits).to_pylist():
+                per_text[new[j]] |= bit
+        if self._chars > _MEMO_CHARS:
+            for memo in self._seen.values():
+                memo.clear()
+            self._chars = 0
+        for i in new:
+            seen[values[i]] = per_text[i]
+            self._chars += len(values[i])
+        return per_text
+
+    def _ids_of(self, bits: int) -> list[str]:
+        ids = self._ids.get(bits)
+        if ids is None:
+            ids = self._ids[bits] = [
+                rule.id for bit, rule in enumerate(self._rules) if bits >> bit & 1
+            ]
+        return ids
