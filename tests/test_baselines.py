@@ -16,7 +16,13 @@ import pytest
 from conftest import Logs
 from distillguard.errors import ConfigError
 from distillguard.exchange import IngestOptions, Store, ingest
-from distillguard.hunt.baselines import COT_THRESHOLD, BaselineResult, cot_share, rate_limit
+from distillguard.hunt.baselines import (
+    COT_THRESHOLD,
+    BaselineResult,
+    cot_share,
+    dense_block,
+    rate_limit,
+)
 from distillguard.hunt.evaluate import evaluate
 from distillguard.hunt.reasons import REASONS
 from distillguard.signals import TextSignals
@@ -225,3 +231,17 @@ def test_shares_outside_zero_to_one_are_refused(traffic: Traffic, tmp_path: Path
         rate_limit(traffic.store, tmp_path, top=1.5)
     with pytest.raises(ValueError, match="threshold"):
         cot_share(traffic.store, tmp_path, threshold=-0.1)
+
+
+def test_dense_block_flags_exactly_the_accounts_of_dense_blocks(
+    traffic: Traffic, tmp_path: Path
+) -> None:
+    strict = dense_block(traffic.store, tmp_path / "strict", min_lift=1e9)
+    assert strict.attack == 0  # nothing is a billion times denser than chance
+    result = dense_block(traffic.store, tmp_path / "dense")
+    rows = _well_formed(traffic, result)
+    flagged = {a for a, row in rows.items() if row["verdict"] == "attack"}
+    assert result.attack == len(flagged) > 0
+    assert all(float(rows[a]["risk"]) > 0 for a in flagged)
+    assert all(float(row["risk"]) == 0 for a, row in rows.items() if a not in flagged)
+    assert max(float(row["risk"]) for row in rows.values()) == 1.0

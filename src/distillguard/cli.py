@@ -30,7 +30,7 @@ from .exchange import IngestOptions, IngestSummary, Store, ingest
 from .exchange.store import STORE_MARKER
 from .hashing import key_from_env
 from .hunt import HuntOptions, HuntResult, OperatingPoint, hunt
-from .hunt.baselines import BaselineResult, cot_share, rate_limit
+from .hunt.baselines import BaselineResult, cot_share, dense_block, rate_limit
 from .hunt.config import load_config
 from .hunt.evaluate import evaluate, render
 from .signals import TextSignals
@@ -293,7 +293,12 @@ def evaluate_command(
 
 @app.command("baseline")
 def baseline_command(
-    name: Annotated[str, typer.Argument(help="rate (per-key rate limiting) or cot (keywords).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="rate (per-key rate limiting), cot (keywords) or dense (dense blocks alone)."
+        ),
+    ],
     store_dir: Annotated[Path, typer.Argument(help="An ingested store.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for accounts.csv.")],
 ) -> None:
@@ -301,6 +306,7 @@ def baseline_command(
     runners: dict[str, Callable[[Store, Path], BaselineResult]] = {
         "rate": rate_limit,
         "cot": cot_share,
+        "dense": dense_block,
     }
     try:
         if name not in runners:

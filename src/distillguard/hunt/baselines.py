@@ -201,3 +201,62 @@ def cot_share(
         fired = sorted((-row[i], i) for i in by_intent if row[i] > 0)
         row["reasons"] = [_INTENT_CODES[i] for _, i in fired]
     return _result("cot_share", out_dir, rows, threshold)
+
+
+def dense_block(
+    store: Store, out_dir: Path, *, k: int = 50, min_rows: int = 3, min_lift: float = 1.0
+) -> BaselineResult:
+    """Flag the accounts of the dense blocks FRAUDAR finds in the account x artefact graph.
+
+    Dense-block detection alone, on the same graph the hunt links accounts with (every
+    artefact kind, FRAUDAR's own column weighting), keeping every block denser than the
+    same graph shuffled (``min_lift`` 1.0: any block chance does not explain), with no look
+    at what the accounts ask for. ``risk`` is the density of the
+    densest block an account is in, over the densest block's; ``cutoff`` is the lowest
+    density kept."""
+    from .artefacts import build_graph
+    from .dense import dense_blocks
+    from .signals import exchange_signals
+    from .source import duckdb_backend, tables
+
+    source = _exchanges(store)
+    if source is None:
+        return _result("dense_block", out_dir, [], None)
+    backend = duckdb_backend()
+    t = tables(backend, store)
+    signals = exchange_signals(t.exchanges, load())
+    counts = (
+        t.exchanges.group_by("account_id")
+        .aggregate(exchanges=t.exchanges.count())
+        .order_by("account_id")
+        .to_pyarrow()
+    )
+    graph = build_graph(signals, t.accounts, counts)
+    blocks = dense_blocks(
+        graph.account,
+        graph.artefact,
+        graph.n_accounts,
+        graph.n_artefacts,
+        k=k,
+        min_rows=min_rows,
+        min_lift=min_lift,
+    )
+    density = [0.0] * graph.n_accounts
+    for block in blocks:
+        for i in block.rows.tolist():
+            density[i] = max(density[i], block.density)
+    top = max(density, default=0.0) or 1.0
+    rows = [
+        {
+            "account_id": name,
+            "exchanges": volume,
+            "risk": density[i] / top,
+            "flagged": density[i] > 0,
+            "reasons": ["DENSE_BLOCK"],
+        }
+        for i, (name, volume) in enumerate(
+            zip(graph.accounts, counts["exchanges"].to_pylist(), strict=True)
+        )
+    ]
+    kept = [b.density for b in blocks]
+    return _result("dense_block", out_dir, rows, min(kept) if kept else None)
