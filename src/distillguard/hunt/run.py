@@ -28,6 +28,7 @@ from .profiles import profiles
 from .scoring import OperatingPoint, Registry, Scores, score
 from .signals import exchange_signals
 from .source import Tables, duckdb_backend, tables
+from .structure import Structure, dense_members, lockstep_members
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,16 @@ def hunt(
     step("account graph")
     graph = build_graph(signals, source.accounts, prof.select(["account_id", "exchanges"]))
     links = link(graph, seed=options.seed)
+    step("dense blocks and lockstep")
+    structure = Structure(
+        dense_members(graph),
+        lockstep_members(signals, prof["account_id"], links.cluster),
+    )
     step("scores")
     registry = _registry(source, names)
-    scores = score(prof, links, registry=registry, point=options.point, seed=options.seed)
+    scores = score(
+        prof, links, registry=registry, point=options.point, structure=structure, seed=options.seed
+    )
     attack = np.asarray([v == "attack" for v in scores.verdict], dtype=bool)
     step("campaigns")
     campaigns = build(

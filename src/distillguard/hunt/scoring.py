@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from ..types import CAPABILITIES
 from .linking import Links
+from .structure import Structure
 
 Array = npt.NDArray[np.float64]
 
@@ -74,7 +75,11 @@ COORDINATION: Final[Mapping[str, Evidence]] = {
     # accounts that share prompt templates or a system prompt with the others
     "shared_work": Evidence(0.4, 0.0, 1.0, "SHARED_TEMPLATE"),
     # how strongly the accounts are tied by rare shared artefacts
-    "attachment": Evidence(0.3, 0.0, 1.0, "DENSE_BLOCK"),
+    "attachment": Evidence(0.3, 0.0, 1.0, "CLUSTER_RISK"),
+    # accounts in a block of accounts x artefacts denser than chance (FRAUDAR-style)
+    "dense": Evidence(0.4, 0.0, 1.0, "DENSE_BLOCK"),
+    # accounts acting on the same template in the same minutes as others of the cluster
+    "lockstep": Evidence(0.5, 0.0, 1.0, "LOCKSTEP"),
 }
 VERIFIED_DISCOUNT: Final = 0.7
 """Coordination among verified accounts counts this much less: verification makes each
@@ -136,7 +141,9 @@ def _col(profiles: pa.Table, name: str) -> Array:
     return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
 
 
-def account_evidence(profiles: pa.Table, registry: Registry, links: Links) -> dict[str, Array]:
+def account_evidence(
+    profiles: pa.Table, registry: Registry, links: Links, structure: Structure | None = None
+) -> dict[str, Array]:
     """Evidence per account, each in [0, 1] (see EXTRACTION and COORDINATION)."""
     intent = sum(
         _col(profiles, f"intent_{name}")
@@ -177,6 +184,8 @@ def account_evidence(profiles: pa.Table, registry: Registry, links: Links) -> di
         "shared_work": shared_work,
         "fresh": fresh,
         "unverified": (~registry.verified).astype(np.float64),
+        "dense": structure.dense if structure else np.zeros(profiles.num_rows),
+        "lockstep": structure.lockstep if structure else np.zeros(profiles.num_rows),
     }
 
 
@@ -228,7 +237,7 @@ def _group_scores(
     for name in EXTRACTION:
         weighted = np.bincount(groups, weights=evidence[name] * volume, minlength=n_groups)
         parts[name] = np.divide(weighted, total, out=np.zeros(n_groups), where=total > 0)
-    for name in ("attachment", "shared_work", "fresh", "unverified"):
+    for name in ("attachment", "shared_work", "fresh", "unverified", "dense", "lockstep"):
         summed = np.bincount(groups, weights=evidence[name], minlength=n_groups)
         parts[name] = np.divide(summed, members, out=np.zeros(n_groups), where=members > 0)
     identities = _identities(groups, org, n_groups)
@@ -247,12 +256,13 @@ def score(
     *,
     registry: Registry,
     point: OperatingPoint,
+    structure: Structure | None = None,
     seed: int = 1,
 ) -> Scores:
     """Risk, verdict and reasons for every account in ``profiles`` (aligned with ``links``)."""
     n = profiles.num_rows
     volume = _col(profiles, "exchanges")
-    evidence = account_evidence(profiles, registry, links)
+    evidence = account_evidence(profiles, registry, links, structure)
     intents = {name: _col(profiles, f"intent_{name}") for name in _INTENT_CODES}
     clustered = links.cluster >= 0
     n_clusters = int(links.cluster.max()) + 1 if clustered.any() else 0
