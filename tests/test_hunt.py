@@ -270,3 +270,20 @@ def test_a_stricter_operating_point_flags_no_more_accounts(hunted: Hunted, tmp_p
         return {row["account_id"] for row in _accounts(out) if row["verdict"] == "attack"}
 
     assert flagged(strict) <= flagged(hunted.out)
+
+
+def test_skewed_timestamps_do_not_break_the_hunt(logs: Logs) -> None:
+    # A client with a wrong clock: some records a year ahead, some years behind.
+    records = [
+        logs.record(n, account_id=f"acct-{n % 3}", ts=f"2025-03-01T{n % 24:02d}:00:00Z")
+        for n in range(60)
+    ]
+    records[5]["ts"] = "2026-03-01T00:00:00Z"
+    records[6]["ts"] = "2019-01-01T00:00:00+14:00"
+    models = logs.jsonl(
+        "models.jsonl", [{"model": "gpt-4o-mini", "released_at": "2025-03-01T06:00:00Z"}]
+    )
+    out = _hunt_records(logs, records, models=models)
+    rows = _accounts(out)
+    assert sorted(row["account_id"] for row in rows) == ["acct-0", "acct-1", "acct-2"]
+    assert sum(int(row["exchanges"]) for row in rows) == 60
