@@ -287,3 +287,42 @@ def test_skewed_timestamps_do_not_break_the_hunt(logs: Logs) -> None:
     rows = _accounts(out)
     assert sorted(row["account_id"] for row in rows) == ["acct-0", "acct-1", "acct-2"]
     assert sum(int(row["exchanges"]) for row in rows) == 60
+
+
+def test_known_indicators_attribute_the_campaign(hunted: Hunted, tmp_path: Path) -> None:
+    import ibis
+
+    from distillguard.hunt.signals import exchange_signals
+    from distillguard.hunt.source import duckdb_backend, tables
+    from distillguard.signals.rules import load
+
+    largest = max(hunted.campaigns, key=lambda c: len(c["accounts"]))
+    signals = exchange_signals(tables(duckdb_backend(), hunted.store).exchanges, load())
+    mine = signals.filter(signals.account_id.isin(largest["accounts"]))
+    harness = (
+        (mine.group_by("harness").aggregate(n=mine.count()).order_by(ibis.desc("n")).limit(1))
+        .to_pyarrow()["harness"][0]
+        .as_py()
+    )
+    indicators = tmp_path / "actors.json"
+    indicators.write_bytes(
+        orjson.dumps(
+            {
+                "version": 1,
+                "actors": [
+                    {"actor": "nobody", "indicators": [{"kind": "harness", "value": "x"}]},
+                    {"actor": "kite", "indicators": [{"kind": "harness", "value": harness}]},
+                ],
+            }
+        )
+    )
+    out = tmp_path / "attributed"
+    hunt(hunted.store, out, HuntOptions(indicators=indicators))
+    doc = orjson.loads((out / "campaigns.json").read_bytes())
+    by_id = {c["id"]: c for c in doc["campaigns"]}
+    attribution = by_id[largest["id"]]["attribution"]
+    assert attribution is not None and attribution["actor"] == "kite"
+    assert attribution["indicator_set"] == "actors.json"
+    assert all(
+        c["attribution"] is None or c["attribution"]["actor"] == "kite" for c in by_id.values()
+    )
