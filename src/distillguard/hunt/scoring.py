@@ -141,6 +141,28 @@ def _col(profiles: pa.Table, name: str) -> Array:
     return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
 
 
+def profile_observations(profiles: pa.Table) -> dict[str, npt.NDArray[np.bool_]]:
+    """What an account's profile shows that an analyst should know, though it does not move
+    the score: each a reason code and the accounts it applies to. The bars are plain
+    descriptions (round the clock: active in 20 or more hours of the day), not fitted."""
+    exchanges = _col(profiles, "exchanges")
+    enough = exchanges >= 50
+    gaps = _col(profiles, "gaps")
+    spread = np.divide(
+        _col(profiles, "gap_std"),
+        _col(profiles, "gap_mean"),
+        out=np.full(exchanges.size, np.inf),
+        where=_col(profiles, "gap_mean") > 0,
+    )
+    return {
+        "ROUND_THE_CLOCK": enough & (_col(profiles, "active_hours") >= 20),
+        "TIMING_REGULAR": (gaps >= 20) & (spread < 0.3),
+        "HOSTING_NETWORK": enough & (_col(profiles, "hosting") >= 0.5),
+        "TIMEZONE_MISMATCH": enough & (_col(profiles, "night") >= 0.3),
+        "INFRA_DIVERSITY": enough & (_col(profiles, "networks") >= np.maximum(10, exchanges / 5)),
+    }
+
+
 def account_evidence(
     profiles: pa.Table, registry: Registry, links: Links, structure: Structure | None = None
 ) -> dict[str, Array]:
@@ -263,6 +285,7 @@ def score(
     n = profiles.num_rows
     volume = _col(profiles, "exchanges")
     evidence = account_evidence(profiles, registry, links, structure)
+    observed = profile_observations(profiles)
     intents = {name: _col(profiles, f"intent_{name}") for name in _INTENT_CODES}
     clustered = links.cluster >= 0
     n_clusters = int(links.cluster.max()) + 1 if clustered.any() else 0
@@ -307,7 +330,7 @@ def score(
             v = "suspicious"
         else:
             v = "benign"
-        codes = _reasons(parts, g, evidence, i, links, intents)
+        codes = _reasons(parts, g, evidence, i, links, intents, observed)
         if registry.trusted[i] and v == "attack":
             v = "suspicious"
             codes = ["TRUSTED", *codes]
@@ -353,10 +376,11 @@ def _reasons(
     i: int,
     links: Links,
     intents: Mapping[str, Array],
+    observed: Mapping[str, npt.NDArray[np.bool_]],
 ) -> list[str]:
     """Reason codes for account ``i``, strongest first: its cluster's (or its own) evidence
-    by contribution, then what ties it to its cluster."""
-    weighted: list[tuple[float, str]] = []
+    by contribution, then what ties it to its cluster, then what its profile shows."""
+    weighted: list[tuple[float, str]] = [(0.1, code) for code, hit in observed.items() if hit[i]]
     for name, spec in (*EXTRACTION.items(), *COORDINATION.items()):
         if name in ("attachment", "shared_work"):
             continue
