@@ -326,3 +326,23 @@ def test_known_indicators_attribute_the_campaign(hunted: Hunted, tmp_path: Path)
     assert all(
         c["attribution"] is None or c["attribution"]["actor"] == "kite" for c in by_id.values()
     )
+
+
+def test_a_target_fpr_sets_the_threshold_from_the_traffic(hunted: Hunted, tmp_path: Path) -> None:
+    loose, strict = tmp_path / "loose", tmp_path / "strict"
+    hunt(hunted.store, loose, HuntOptions(point=OperatingPoint(target_fpr=0.05)))
+    hunt(hunted.store, strict, HuntOptions(point=OperatingPoint(target_fpr=0.001)))
+    points = [
+        orjson.loads((out / "campaigns.json").read_bytes())["operating_point"]
+        for out in (loose, strict)
+    ]
+    assert points[0]["target_fpr"] == 0.05 and points[1]["target_fpr"] == 0.001
+    assert points[0]["estimated_fpr"] == pytest.approx(0.05, rel=1e-3)
+    assert points[1]["attack_score"] > points[0]["attack_score"]
+
+    def flagged(out: Path) -> set[str]:
+        return {row["account_id"] for row in _accounts(out) if row["verdict"] == "attack"}
+
+    assert flagged(strict) <= flagged(loose)
+    default = orjson.loads((hunted.out / "campaigns.json").read_bytes())["operating_point"]
+    assert default["target_fpr"] is None and 0.0 <= default["estimated_fpr"] <= 1.0

@@ -381,6 +381,13 @@ def hunt_command(
         float | None,
         typer.Option(help="Operating point: cluster score (0-1) from which accounts are attack."),
     ] = None,
+    target_fpr: Annotated[
+        float | None,
+        typer.Option(
+            help="Operating point as the share of customers to flag, estimated on this traffic "
+            "(replaces --attack-score)."
+        ),
+    ] = None,
     indicators: Annotated[
         Path | None, typer.Option(help="Known-actor indicator file (JSON) for attribution.")
     ] = None,
@@ -393,6 +400,10 @@ def hunt_command(
                 raise InputError("--attack-score must be between 0 and 1")
             point = OperatingPoint(attack_score, min(attack_score, options.point.suspicious_score))
             options = replace(options, point=point)
+        if target_fpr is not None:
+            if not 0 < target_fpr < 1:
+                raise InputError("--target-fpr must be between 0 and 1")
+            options = replace(options, point=replace(options.point, target_fpr=target_fpr))
         if indicators is not None:
             options = replace(options, indicators=indicators)
         store = _hunt_store(logs, out_dir, accounts=accounts, models=models)

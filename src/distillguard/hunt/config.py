@@ -3,6 +3,8 @@
     [operating_point]
     attack_score = 0.45      # cluster score (extraction x coordination) for attack
     suspicious_score = 0.3   # and for suspicious
+    target_fpr = 0.01        # optional: instead of attack_score, the score at which this
+                             # share of the traffic's customers is estimated to be flagged
 
     [hunt]
     seed = 1
@@ -22,7 +24,7 @@ from .run import HuntOptions
 from .scoring import OperatingPoint
 
 _SECTIONS: Final = {
-    "operating_point": {"attack_score", "suspicious_score"},
+    "operating_point": {"attack_score", "suspicious_score", "target_fpr"},
     "hunt": {"seed", "indicators"},
 }
 
@@ -79,6 +81,9 @@ def load_config(path: Path) -> HuntOptions:
             file=str(path),
             line=_line(source, "suspicious_score"),
         )
+    target = point.get("target_fpr")
+    if target is not None:
+        target = _fraction(target, "target_fpr", path, source)
     hunt = doc.get("hunt", {})
     seed = hunt.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -89,7 +94,7 @@ def load_config(path: Path) -> HuntOptions:
             "indicators must be a file name", file=str(path), line=_line(source, "indicators")
         )
     return HuntOptions(
-        point=OperatingPoint(attack, suspicious),
+        point=OperatingPoint(attack, suspicious, target),
         indicators=(path.parent / indicators) if indicators else None,
         seed=seed,
     )

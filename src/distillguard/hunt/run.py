@@ -197,8 +197,12 @@ def _write_campaigns(
     doc = {
         "version": 1,
         "operating_point": {
-            "attack_score": options.point.attack_score,
-            "suspicious_score": options.point.suspicious_score,
+            "attack_score": round(scores.attack_threshold, 6),
+            "suspicious_score": round(scores.suspicious_threshold, 6),
+            "target_fpr": options.point.target_fpr,
+            "estimated_fpr": (
+                round(scores.estimated_fpr, 6) if scores.estimated_fpr is not None else None
+            ),
         },
         "campaigns": items,
     }

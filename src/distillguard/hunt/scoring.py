@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from ..types import CAPABILITIES
+from . import calibration
 from .linking import Links
 from .structure import Structure
 
@@ -118,10 +119,14 @@ class OperatingPoint:
     """Cluster scores at which clusters become attack and suspicious.
 
     The defaults are priors: a cluster is a campaign when extraction and coordination are
-    both strong (their product at least 0.45, e.g. 0.7 x 0.65)."""
+    both strong (their product at least 0.45, e.g. 0.7 x 0.65). With ``target_fpr`` the
+    attack score is instead the one at which an estimated ``target_fpr`` of the traffic's
+    customers would be flagged (``calibration``: a mixture fitted to this traffic's risks).
+    """
 
     attack_score: float = 0.45
     suspicious_score: float = 0.3
+    target_fpr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,8 +137,9 @@ class Scores:
     cluster_risk: Array  # per cluster
     cluster_score: Array  # per cluster (raw, before calibration)
     cluster_attack: npt.NDArray[np.bool_]  # per cluster
-    attack_threshold: float  # raw score
+    attack_threshold: float  # cluster score
     suspicious_threshold: float
+    estimated_fpr: float | None = None  # customers' share at the attack threshold
 
 
 def _col(profiles: pa.Table, name: str) -> Array:
@@ -298,16 +304,22 @@ def score(
     group_score, parts = _group_scores(evidence, volume, registry.org, groups, n_groups)
     extraction, coordination = parts["extraction"], parts["coordination"]
 
-    coordinated = (np.arange(n_groups) < n_clusters) & (coordination >= COORDINATED)
-    group_attack = coordinated & (group_score >= point.attack_score)
-    group_suspicious = group_score >= point.suspicious_score
     group_risk = group_score
-
     _, own_parts = _group_scores(evidence, volume, registry.org, np.arange(n), n)
     own_extraction = own_parts["extraction"]
     own_risk = 0.5 * own_extraction  # alone, an account is never more than an even bet
     attach = np.where(clustered, links.attachment, 0.0)
     risk = np.maximum(own_risk, group_risk[groups] * attach)
+
+    attack_at, suspicious_at = point.attack_score, point.suspicious_score
+    mixture = calibration.fit(risk)
+    if point.target_fpr is not None and mixture is not None:
+        attack_at = min(max(mixture.threshold_for(point.target_fpr), 0.0), 1.0)
+        suspicious_at = min(suspicious_at, attack_at)
+    estimated = mixture.benign_sf(attack_at) if mixture is not None else None
+    coordinated = (np.arange(n_groups) < n_clusters) & (coordination >= COORDINATED)
+    group_attack = coordinated & (group_score >= attack_at)
+    group_suspicious = group_score >= suspicious_at
 
     # The core of a cluster: accounts linked to at least half as many of its members as its
     # typical member is. A reseller's real customer who happened to share a template with
@@ -326,7 +338,7 @@ def score(
         woven = links.partners[i] >= 0.25 * median_partners[g]
         if group_attack[g] and attach[i] >= 0.5 and (core or (alike and woven)):
             v = "attack"
-        elif (group_suspicious[g] and attach[i] > 0) or own_risk[i] >= point.suspicious_score:
+        elif (group_suspicious[g] and attach[i] > 0) or own_risk[i] >= suspicious_at:
             v = "suspicious"
         else:
             v = "benign"
@@ -343,8 +355,9 @@ def score(
         cluster_risk=group_risk[:n_clusters],
         cluster_score=group_score[:n_clusters],
         cluster_attack=group_attack[:n_clusters],
-        attack_threshold=point.attack_score,
-        suspicious_threshold=point.suspicious_score,
+        attack_threshold=attack_at,
+        suspicious_threshold=suspicious_at,
+        estimated_fpr=estimated,
     )
 
 
