@@ -78,6 +78,7 @@ TICKS: Final = tuple(
 """Time between labelled ticks of a timeline: the shortest that labels at most six."""
 OPERATING_POINT: Final[Mapping[str, str]] = {
     "target_fpr": "target false-positive rate",
+    "estimated_fpr": "customers flagged at this threshold, estimated on this traffic",
     "risk_threshold": "attack from risk",
     "suspicious_threshold": "suspicious from risk",
     "attack_score": "attack from cluster score",
@@ -754,7 +755,7 @@ def _operating_point(value: Any) -> str:
     for key, setting in value.items():
         number = _number(setting)
         shown = _e(setting) if number is None else f"{number:g}"
-        if key == "target_fpr" and number is not None:
+        if key in ("target_fpr", "estimated_fpr") and number is not None:
             shown = _percent(number)
         label = OPERATING_POINT.get(str(key), "")
         rows.append([f"<code>{_e(key)}</code>", _e(label) or "—", shown])
@@ -803,11 +804,13 @@ def _header(
 def _how_to_read(point: Any) -> str:
     fpr = _number(point.get("target_fpr"), 0.0, 1.0) if isinstance(point, Mapping) else None
     calibration = (
-        f"The thresholds were set for a target false-positive rate of {_percent(fpr)}: about that "
-        "share of benign accounts is expected to get the attack verdict."
+        f"The attack threshold was set for a target false-positive rate of {_percent(fpr)}: "
+        "a mixture fitted to this traffic's risks estimates that about that share of its "
+        "customers reach it (an estimate of the order of magnitude, not a count)."
         if fpr is not None
-        else "Risk orders accounts; read it as a probability only where the operating point "
-        "was set on labelled traffic, for a target false-positive rate."
+        else "Risk orders accounts; it is not a probability. The operating point's estimated "
+        "false-positive rate, from a mixture fitted to this traffic's risks, gives the order "
+        "of magnitude of customers flagged at the threshold."
     )
     glossary = _table(
         ["code", "scope", "meaning"],
