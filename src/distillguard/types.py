@@ -41,3 +41,14 @@ BenignPopulation = Literal[
 ]
 BENIGN_POPULATIONS: Final[tuple[BenignPopulation, ...]] = get_args(BenignPopulation)
 CAMPAIGN_POPULATION: Final = "campaign"
+
+ACCOUNTS_CSV_COLUMNS: Final = (
+    "account_id",
+    "risk",
+    "verdict",
+    "cluster_id",
+    "campaign_id",
+    "exchanges",
+    "reasons",
+)
+"""The columns of a hunt's ``accounts.csv`` (contract section 4), in order."""

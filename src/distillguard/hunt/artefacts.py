@@ -24,19 +24,6 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-KINDS: Final = (
-    "payment",
-    "signup_network",
-    "email_domain",
-    "signup_burst",
-    "ip_network",
-    "asn",
-    "client",
-    "harness",
-    "system_prompt",
-    "template",
-)
-
 REGISTRY_KINDS: Final = ("payment", "signup_network", "email_domain", "signup_burst")
 
 FREEMAIL: Final = frozenset(

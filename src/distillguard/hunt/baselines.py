@@ -34,26 +34,15 @@ import orjson
 from ..errors import ConfigError
 from ..exchange import Store
 from ..signals.rules import RuleSet, load
+from ..types import ACCOUNTS_CSV_COLUMNS
+from .reasons import INTENT_CODES
 
-COLUMNS: Final = (
-    "account_id",
-    "risk",
-    "verdict",
-    "cluster_id",
-    "campaign_id",
-    "exchanges",
-    "reasons",
-)
 COT_INTENTS: Final = ("cot_elicitation", "reasoning_reconstruction")
 """The rule intents (``sets`` in rules/intents.toml) that ``cot_share`` counts."""
 COT_THRESHOLD: Final = 0.5
 """Half of an account's traffic asking for step-by-step reasoning. A fixed round number,
 not fitted to labels: the level at which the hunt's own intent evidence counts in full, and
 far above what homework or code review traffic shows."""
-_INTENT_CODES: Final = {
-    "cot_elicitation": "INTENT_COT",
-    "reasoning_reconstruction": "INTENT_RECONSTRUCT",
-}
 
 
 @dataclass(frozen=True)
@@ -92,7 +81,7 @@ def _write(out_dir: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
     accounts = out_dir / "accounts.csv"
     with accounts.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
+        writer.writerow(ACCOUNTS_CSV_COLUMNS)
         for row in rows:
             writer.writerow(
                 (
@@ -199,7 +188,7 @@ def cot_share(
     for row in rows:
         row["flagged"] = row["risk"] > threshold
         fired = sorted((-row[i], i) for i in by_intent if row[i] > 0)
-        row["reasons"] = [_INTENT_CODES[i] for _, i in fired]
+        row["reasons"] = [INTENT_CODES[i] for _, i in fired]
     return _result("cot_share", out_dir, rows, threshold)
 
 

@@ -27,14 +27,13 @@ from scipy.sparse.csgraph import connected_components
 from ..errors import InputError
 from ..types import CAPABILITIES
 from .artefacts import Graph
-from .linking import Links, pairs_of
+from .linking import LINK_THRESHOLD, Links, pairs_of
 from .scoring import Scores
 
 SAME_WORK: Final = 0.9
 """Cosine of two linked attack accounts' profiles (capability, intent and parameter
 shares) from which they do one campaign's work. Chosen on one development seed: campaigns
 that mix tool use and agent loops with benign chatter stay apart at 0.9, not at 0.8."""
-LINK_THRESHOLD: Final = 1.0
 TOP_ARTEFACTS: Final = 12
 
 

@@ -39,6 +39,9 @@ KIND_WEIGHT: Final[Mapping[str, float]] = {
 
 
 RESOLUTION: Final = 1.0
+LINK_THRESHOLD: Final = 1.0
+"""Two accounts are linked when what they share weighs this much: a shared payment
+instrument alone, or two weaker things together."""
 COHESIVE: Final = 0.5
 """An artefact keeps its full weight when the accounts sharing it share, on average, this
 much other evidence; less, in proportion."""
@@ -155,7 +158,7 @@ def link(
     *,
     seed: int = 1,
     min_cluster: int = 2,
-    threshold: float = 1.0,
+    threshold: float = LINK_THRESHOLD,
     neighbours: int = 8,
 ) -> Links:
     """Clusters of accounts in ``graph`` and each account's attachment to its cluster.

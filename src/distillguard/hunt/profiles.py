@@ -13,14 +13,23 @@ from typing import Any, Final
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
+from ..signals.rules import INTENTS
 from ..types import CAPABILITIES
 from .geo import HOSTING_PATTERN, utc_offsets
-from .signals import INTENTS, PARAM_GROUPS
+from .signals import PARAM_GROUPS
 
 PIVOT_HOURS: Final = 24
 """A release pivot is use of a new model within this many hours of its release."""
+
+
+def column(profiles: pa.Table, name: str) -> npt.NDArray[np.float64]:
+    """One profile column as floats, a missing value (no traffic for it) as 0."""
+    values = profiles[name].to_numpy(zero_copy_only=False)
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
 
 
 def profiles(signals: ir.Table, accounts: ir.Table | None, models: ir.Table | None) -> pa.Table:

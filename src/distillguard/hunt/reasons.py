@@ -85,6 +85,15 @@ _ALL: Final = (
 
 REASONS: Final[dict[str, Reason]] = {reason.code: reason for reason in _ALL}
 
+INTENT_CODES: Final[dict[str, str]] = {
+    "cot_elicitation": "INTENT_COT",
+    "reasoning_reconstruction": "INTENT_RECONSTRUCT",
+    "rubric_grading": "INTENT_GRADING",
+    "censorship_rewrite": "INTENT_REWRITE",
+    "synthetic_data": "INTENT_SYNTHETIC",
+}
+"""The reason code of each intent set of the text rules (``sets`` in rules/intents.toml)."""
+
 
 def meaning(code: str) -> str:
     """The analyst's sentence for ``code``; unknown codes (from a newer version) say so."""

@@ -45,7 +45,7 @@ from typing import Any, Final
 import orjson
 
 from ..errors import InputError, Location
-from ..types import CAPABILITIES, VERDICTS
+from ..types import ACCOUNTS_CSV_COLUMNS, CAPABILITIES, VERDICTS
 from .reasons import REASONS, meaning
 
 MAX_CAMPAIGNS: Final = 250
@@ -62,15 +62,6 @@ MAX_TEXT: Final = 400
 """Longest string shown from the input (longer ones are cut, with an ellipsis)."""
 MAX_EXAMPLE_TEXT: Final = 1200
 
-COLUMNS: Final = (
-    "account_id",
-    "risk",
-    "verdict",
-    "cluster_id",
-    "campaign_id",
-    "exchanges",
-    "reasons",
-)
 BUCKETS: Final[Mapping[str, int]] = {"hour": 3600, "day": 86400}
 TICKS: Final = tuple(
     hours * 3600 for hours in (1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 2160, 4380, 8760)
@@ -137,10 +128,10 @@ def _read_accounts(path: Path) -> list[_Account]:
             header = next(reader, None)
             if header is None:
                 raise InputError(f"{path}: empty file, expected a header row")
-            missing = [name for name in COLUMNS if name not in header]
+            missing = [name for name in ACCOUNTS_CSV_COLUMNS if name not in header]
             if missing:
                 raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-            at = [header.index(name) for name in COLUMNS]
+            at = [header.index(name) for name in ACCOUNTS_CSV_COLUMNS]
             for row in reader:
                 if not row:
                     continue

@@ -21,10 +21,11 @@ import pyarrow as pa
 
 from ..exchange import Store
 from ..signals.rules import RuleSet, load
+from ..types import ACCOUNTS_CSV_COLUMNS
 from .artefacts import build_graph
 from .campaigns import Campaign, build, load_indicators, to_json
 from .linking import link
-from .profiles import profiles
+from .profiles import column, profiles
 from .scoring import OperatingPoint, Registry, Scores, score
 from .signals import exchange_signals
 from .source import Tables, duckdb_backend, tables
@@ -78,9 +79,7 @@ def _registry(t: Tables, names: list[str]) -> Registry:
 def work_profile(prof: pa.Table) -> np.ndarray[Any, np.dtype[np.float64]]:
     """What each account asks for: capability, intent and parameter shares, one row each."""
     names = [n for n in prof.column_names if n.startswith(("cap_", "intent_", "param_"))]
-    columns = [
-        np.nan_to_num(prof[n].to_numpy(zero_copy_only=False).astype(np.float64)) for n in names
-    ]
+    columns = [column(prof, n) for n in names]
     return np.column_stack(columns) if columns else np.zeros((prof.num_rows, 0))
 
 
@@ -162,9 +161,7 @@ def _write_accounts(
     volume = prof["exchanges"].to_pylist()
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["account_id", "risk", "verdict", "cluster_id", "campaign_id", "exchanges", "reasons"]
-        )
+        writer.writerow(ACCOUNTS_CSV_COLUMNS)
         for i, name in enumerate(names):
             writer.writerow(
                 [

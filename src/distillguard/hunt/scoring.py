@@ -29,9 +29,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from ..signals.rules import INTENTS
 from ..types import CAPABILITIES
 from . import calibration
 from .linking import Links
+from .profiles import column
+from .reasons import INTENT_CODES
 from .structure import Structure
 
 Array = npt.NDArray[np.float64]
@@ -135,37 +138,31 @@ class Scores:
     verdict: list[str]  # per account
     reasons: list[list[str]]  # per account, strongest first
     cluster_risk: Array  # per cluster
-    cluster_score: Array  # per cluster (raw, before calibration)
     cluster_attack: npt.NDArray[np.bool_]  # per cluster
     attack_threshold: float  # cluster score
     suspicious_threshold: float
     estimated_fpr: float | None = None  # customers' share at the attack threshold
 
 
-def _col(profiles: pa.Table, name: str) -> Array:
-    values = profiles[name].to_numpy(zero_copy_only=False)
-    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
-
-
 def profile_observations(profiles: pa.Table) -> dict[str, npt.NDArray[np.bool_]]:
     """What an account's profile shows that an analyst should know, though it does not move
     the score: each a reason code and the accounts it applies to. The bars are plain
     descriptions (round the clock: active in 20 or more hours of the day), not fitted."""
-    exchanges = _col(profiles, "exchanges")
+    exchanges = column(profiles, "exchanges")
     enough = exchanges >= 50
-    gaps = _col(profiles, "gaps")
+    gaps = column(profiles, "gaps")
     spread = np.divide(
-        _col(profiles, "gap_std"),
-        _col(profiles, "gap_mean"),
+        column(profiles, "gap_std"),
+        column(profiles, "gap_mean"),
         out=np.full(exchanges.size, np.inf),
-        where=_col(profiles, "gap_mean") > 0,
+        where=column(profiles, "gap_mean") > 0,
     )
     return {
-        "ROUND_THE_CLOCK": enough & (_col(profiles, "active_hours") >= 20),
+        "ROUND_THE_CLOCK": enough & (column(profiles, "active_hours") >= 20),
         "TIMING_REGULAR": (gaps >= 20) & (spread < 0.3),
-        "HOSTING_NETWORK": enough & (_col(profiles, "hosting") >= 0.5),
-        "TIMEZONE_MISMATCH": enough & (_col(profiles, "night") >= 0.3),
-        "INFRA_DIVERSITY": enough & (_col(profiles, "networks") >= np.maximum(10, exchanges / 5)),
+        "HOSTING_NETWORK": enough & (column(profiles, "hosting") >= 0.5),
+        "TIMEZONE_MISMATCH": enough & (column(profiles, "night") >= 0.3),
+        "INFRA_DIVERSITY": enough & (column(profiles, "networks") >= np.maximum(10, exchanges / 5)),
     }
 
 
@@ -173,23 +170,14 @@ def account_evidence(
     profiles: pa.Table, registry: Registry, links: Links, structure: Structure | None = None
 ) -> dict[str, Array]:
     """Evidence per account, each in [0, 1] (see EXTRACTION and COORDINATION)."""
-    intent = sum(
-        _col(profiles, f"intent_{name}")
-        for name in (
-            "cot_elicitation",
-            "reasoning_reconstruction",
-            "rubric_grading",
-            "censorship_rewrite",
-            "synthetic_data",
-        )
-    )
+    intent = sum(column(profiles, f"intent_{name}") for name in INTENTS)
     params = np.maximum.reduce(
         [
-            _col(profiles, f"param_{g}")
+            column(profiles, f"param_{g}")
             for g in ("max_output", "max_thinking", "logprobs", "multi_sample")
         ]
     )
-    first = _col(profiles, "first_epoch")
+    first = column(profiles, "first_epoch")
     age_days = (first - registry.created) / 86400.0
     fresh = np.where(np.isnan(age_days), 0.0, (age_days <= FRESH_DAYS).astype(np.float64))
     shared_work = np.asarray(
@@ -198,16 +186,16 @@ def account_evidence(
             for kinds in links.shared
         ]
     )
-    shares = np.column_stack([_col(profiles, f"cap_{c}") for c in CAPABILITIES])
+    shares = np.column_stack([column(profiles, f"cap_{c}") for c in CAPABILITIES])
     logs = np.log(np.where(shares > 0, shares, 1.0))
     coverage = -(shares * logs).sum(axis=1) / np.log(len(CAPABILITIES))
     return {
         "coverage": np.clip(coverage, 0.0, 1.0),
         "intent": np.clip(intent, 0.0, 1.0),
         "params": params,
-        "reasoning_returned": _col(profiles, "reasoning_returned"),
-        "single_turn": _col(profiles, "single_turn"),
-        "pivot": _col(profiles, "pivot_share"),
+        "reasoning_returned": column(profiles, "reasoning_returned"),
+        "single_turn": column(profiles, "single_turn"),
+        "pivot": column(profiles, "pivot_share"),
         "attachment": links.attachment,
         "shared_work": shared_work,
         "fresh": fresh,
@@ -289,10 +277,10 @@ def score(
 ) -> Scores:
     """Risk, verdict and reasons for every account in ``profiles`` (aligned with ``links``)."""
     n = profiles.num_rows
-    volume = _col(profiles, "exchanges")
+    volume = column(profiles, "exchanges")
     evidence = account_evidence(profiles, registry, links, structure)
     observed = profile_observations(profiles)
-    intents = {name: _col(profiles, f"intent_{name}") for name in _INTENT_CODES}
+    intents = {name: column(profiles, f"intent_{name}") for name in INTENT_CODES}
     clustered = links.cluster >= 0
     n_clusters = int(links.cluster.max()) + 1 if clustered.any() else 0
 
@@ -353,7 +341,6 @@ def score(
         verdict=verdict,
         reasons=reasons,
         cluster_risk=group_risk[:n_clusters],
-        cluster_score=group_score[:n_clusters],
         cluster_attack=group_attack[:n_clusters],
         attack_threshold=attack_at,
         suspicious_threshold=suspicious_at,
@@ -373,13 +360,6 @@ _LINK_CODES: Final[Mapping[str, str]] = {
     "system_prompt": "SHARED_SYSTEM_PROMPT",
     "template": "SHARED_TEMPLATE",
 }
-_INTENT_CODES: Final[Mapping[str, str]] = {
-    "cot_elicitation": "INTENT_COT",
-    "reasoning_reconstruction": "INTENT_RECONSTRUCT",
-    "rubric_grading": "INTENT_GRADING",
-    "censorship_rewrite": "INTENT_REWRITE",
-    "synthetic_data": "INTENT_SYNTHETIC",
-}
 
 
 def _reasons(
@@ -397,24 +377,14 @@ def _reasons(
     for name, spec in (*EXTRACTION.items(), *COORDINATION.items()):
         if name in ("attachment", "shared_work"):
             continue
-        level = float(
-            spec.level(
-                np.asarray(
-                    [
-                        max(
-                            parts[name][group],
-                            evidence.get(name, parts[name])[i] if name in evidence else 0.0,
-                        )
-                    ]
-                )
-            )[0]
-        )
+        own = float(evidence[name][i]) if name in evidence else 0.0
+        level = float(spec.level(np.asarray([max(float(parts[name][group]), own)]))[0])
         if level <= 0.0:
             continue
         code = spec.code
         if name == "intent":
             strongest = max(intents, key=lambda k: float(intents[k][i]))
-            code = _INTENT_CODES[strongest]
+            code = INTENT_CODES[strongest]
         weighted.append((spec.weight * level, code))
     if parts["unverified"][group] >= 0.5:
         weighted.append((0.25, "UNVERIFIED"))

@@ -16,17 +16,8 @@ from typing import Final
 import ibis
 import ibis.expr.types as ir
 
-from ..signals.rules import RuleSet
+from ..signals.rules import INTENTS, RuleSet
 from ..types import CAPABILITIES, Capability
-
-INTENTS: Final = (
-    "cot_elicitation",
-    "reasoning_reconstruction",
-    "rubric_grading",
-    "censorship_rewrite",
-    "synthetic_data",
-)
-"""Intent sets of the text rules: what a distiller wants that an ordinary user rarely does."""
 
 PARAM_GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "logprobs": ("logprobs_requested", "many_top_logprobs"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import orjson
 
@@ -11,6 +12,14 @@ from .corpus import tokens
 from .ids import b62, hexid
 from .models import Model
 from .wire import JSON, Call, Params, Reply, Wire, _args, _variant, logprobs
+
+
+def _tool_calls(calls: Sequence[Call]) -> list[JSON]:
+    """Tool calls as Chat Completions writes them, in a request's history or a response."""
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _args(c.args)}}
+        for c in calls
+    ]
 
 
 class ChatWire(Wire):
@@ -46,14 +55,7 @@ class ChatWire(Wire):
         self._mark_round()
         msg: JSON = {"role": "assistant", "content": reply.text}
         if reply.calls:
-            msg["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": _args(c.args)},
-                }
-                for c in reply.calls
-            ]
+            msg["tool_calls"] = _tool_calls(reply.calls)
         self._add(msg, reply.out_tokens)
 
     def results(self, outputs: list[tuple[Call, str]]) -> None:
@@ -111,14 +113,7 @@ class ChatWire(Wire):
             if reply.reasoning:
                 msg["reasoning_content"] = reply.reasoning
             if reply.calls:
-                msg["tool_calls"] = [
-                    {
-                        "id": c.id,
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": _args(c.args)},
-                    }
-                    for c in reply.calls
-                ]
+                msg["tool_calls"] = _tool_calls(reply.calls)
             choice: JSON = {
                 "index": i,
                 "message": msg,
