@@ -413,5 +413,54 @@ def hunt_command(
     print_hunt(result)
 
 
+ADMIN_TOKEN_ENV: Final = "DISTILLGUARD_ADMIN_TOKEN"
+
+
+@app.command("guard")
+def guard_command(
+    upstream: Annotated[str, typer.Option(help="Base URL of the model server to protect.")],
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "127.0.0.1:8787",
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy file (YAML; default: the shipped policy).")
+    ] = None,
+    watchlist: Annotated[
+        Path | None,
+        typer.Option(help="Folder with a hunt's accounts.csv and/or watchlist.jsonl."),
+    ] = None,
+    log_dir: Annotated[
+        Path, typer.Option(help="Folder for the exchange log the guard writes.")
+    ] = Path("guard-log"),
+    redis: Annotated[
+        str | None, typer.Option(help="Redis URL for state shared between replicas.")
+    ] = None,
+) -> None:
+    """Guard a model server inline: decide per request, act, and log every exchange.
+
+    The admin endpoints (/_guard/...) need the token in $DISTILLGUARD_ADMIN_TOKEN;
+    without it they are off.
+    """
+    import os
+
+    from .guard.serve import make_guard, run
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise _fail(InputError(f"--listen {listen!r} is not HOST:PORT"))
+    try:
+        guard = make_guard(
+            policy=policy,
+            watchlist=watchlist,
+            log_dir=log_dir,
+            redis_url=redis,
+            hash_key=key_from_env(),
+        )
+    except DistillguardError as error:
+        raise _fail(error) from error
+    console.print(
+        f"guarding {upstream} on http://{listen} (policy {guard.policy.source}, log {log_dir})"
+    )
+    run(guard, upstream, host, int(port), os.environ.get(ADMIN_TOKEN_ENV) or None)
+
+
 def main() -> None:
     app()

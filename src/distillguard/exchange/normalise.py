@@ -146,6 +146,10 @@ class RowBuffer:
         row["source_line"] = source_line
         self._rows.append(row)
 
+    def row(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """One record's store row, not kept (the guard normalises one request at a time)."""
+        return self._row(record)
+
     def _row(self, record: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(record, dict):
             raise RecordError("wrong_type", "a record must be a JSON object")

@@ -17,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from ..signals.groups import PARAM_GROUPS
 from ..signals.rules import INTENTS
 from ..types import CAPABILITIES
 from .geo import HOSTING_PATTERN, utc_offsets
-from .signals import PARAM_GROUPS
 
 PIVOT_HOURS: Final = 24
 """A release pivot is use of a new model within this many hours of its release."""

@@ -11,42 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
 
 import ibis
 import ibis.expr.types as ir
 
+from ..signals.groups import CAPABILITY_PRIORITY, PARAM_GROUPS, TOOL_CODING
 from ..signals.rules import INTENTS, RuleSet
 from ..types import CAPABILITIES, Capability
-
-PARAM_GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
-    "logprobs": ("logprobs_requested", "many_top_logprobs"),
-    "multi_sample": ("multiple_completions",),
-    "max_output": ("saturated_max_tokens", "output_truncated_at_cap"),
-    "max_thinking": ("maximal_thinking_budget", "high_reasoning_effort"),
-}
-"""Parameter rules by the reason they support (names as in rules/params.toml)."""
-
-# When one exchange shows several capabilities, one label wins, in this order: what the
-# exchange does (drives a computer, looks at images, runs tools: coding when the tool loop is
-# about code), then what it elicits (grades, rewrites, step-by-step reasoning), then its
-# topic. A math problem asked for with "show your reasoning" is reasoning; a coding agent
-# loop is coding.
-_PRIORITY: Final[tuple[Capability, ...]] = (
-    "computer_use",
-    "vision",
-    "coding",  # only with tools: see exchange_signals
-    "agentic",
-    "grading",
-    "rewriting",
-    "reasoning",
-    "coding",
-    "math",
-    "creative",
-    "knowledge",
-    "conversation",
-    "other",
-)
 
 
 @dataclass(frozen=True)
@@ -126,8 +97,8 @@ def exchange_signals(t: ir.Table, rules: RuleSet) -> ir.Table:
     for name in CAPABILITIES:
         columns[f"cap_{name}"] = flags[name]
     cases = [
-        (flags[name] & tools if index == 2 else flags[name], name)
-        for index, name in enumerate(_PRIORITY[:-1])
+        (flags[name] & tools if index == TOOL_CODING else flags[name], name)
+        for index, name in enumerate(CAPABILITY_PRIORITY[:-1])
     ]
     label = ibis.cases(*cases, else_="other")
     columns["capability"] = label

@@ -1,0 +1,308 @@
+"""The guard without HTTP: who is asking, what is known, what to do, and what to remember.
+
+``Guard.assess`` turns one request into a ``Decision`` (identity → online signals →
+watchlist and on-the-fly links → windows and token buckets → ``decide``); ``Guard.finish``
+charges the tokens the response cost, updates the windows and links, and appends the
+exchange to the log. The proxy, the ASGI middleware and the LiteLLM guardrail are thin
+wrappers around these two calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from ..errors import ConfigError
+from ..hashing import DEFAULT_KEY, Hasher
+from . import policy as policies
+from .context import Context, Signals, Windows
+from .decide import Decision, applicable_limits, decide
+from .online import OnlineSignals
+from .policy import Policy
+from .state import Bucket, MemoryState, Observation, State, StateError
+from .watchlist import Watchlist
+
+RELOAD_EVERY_S: Final = 1.0
+ANONYMOUS: Final = "anonymous"
+
+
+class Log(Protocol):
+    def append(self, record: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(slots=True)
+class Assessment:
+    """One request on its way through the guard."""
+
+    record: dict[str, Any]
+    """The exchange-log record so far (request side)."""
+    context: Context
+    decision: Decision
+    buckets: list[Bucket] = field(default_factory=list)
+    artefacts: tuple[str, ...] = ()
+    started: float = 0.0
+    state_error: str | None = None
+
+
+def key_hash(secret: str) -> str:
+    """How an API key is named in logs and key maps: its SHA-256, never the key."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Guard:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        policy_path: Path | None = None,
+        state: State | None = None,
+        log: Log | None = None,
+        hash_key: bytes = DEFAULT_KEY,
+        clock: Callable[[], float] = time.time,
+        signals: OnlineSignals | None = None,
+    ) -> None:
+        self.policy = policy
+        self.policy_path = policy_path
+        self.state: State = state if state is not None else MemoryState()
+        self.log = log
+        self.clock = clock
+        self.signals = signals if signals is not None else OnlineSignals(hash_key=hash_key)
+        self._hash = Hasher(hash_key)
+        self.watchlist = Watchlist(policy.watchlist)
+        self.keys = _read_keys(policy.identity.keys)
+        self._policy_stamp = _stamp(policy_path)
+        self._checked = clock()
+        self.reload_errors: list[str] = []
+
+    # -- reloading ---------------------------------------------------------------------
+
+    def reload(self) -> list[str]:
+        """Reload the policy and the watchlist if their files changed. On an error the
+        running policy stays in force; the errors are returned (and kept for /status)."""
+        errors: list[str] = []
+        stamp = _stamp(self.policy_path)
+        if self.policy_path is not None and stamp != self._policy_stamp:
+            try:
+                fresh = policies.load(self.policy_path)
+            except ConfigError as exc:
+                errors.append(str(exc))
+            else:
+                if fresh.watchlist != self.policy.watchlist:
+                    self.watchlist = Watchlist(fresh.watchlist)
+                if fresh.identity.keys != self.policy.identity.keys:
+                    self.keys = _read_keys(fresh.identity.keys)
+                self.policy = fresh
+                self._policy_stamp = stamp
+        errors.extend(self.watchlist.reload())
+        self.reload_errors = errors
+        return errors
+
+    def _maybe_reload(self, now: float) -> None:
+        if now - self._checked >= RELOAD_EVERY_S:
+            self._checked = now
+            self.reload()
+
+    # -- one request -------------------------------------------------------------------
+
+    def identify(self, headers: Mapping[str, str]) -> tuple[str, str | None]:
+        """The account and the hashed API key of a request (headers with lower-case names)."""
+        secret = _api_key(headers)
+        hashed = key_hash(secret) if secret else None
+        account = headers.get(self.policy.identity.account_header)
+        if account:
+            return account[:256], hashed
+        if hashed is not None:
+            return self.keys.get(hashed) or f"key:{hashed[:24]}", hashed
+        return ANONYMOUS, None
+
+    async def assess(
+        self,
+        surface: str,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+        client_ip: str | None = None,
+    ) -> Assessment:
+        """Decide on one request. ``RecordError`` if the body is not a request of ``surface``."""
+        now = self.clock()
+        self._maybe_reload(now)
+        started = time.perf_counter()
+        account_id, api_key = self.identify(headers)
+        record: dict[str, Any] = {
+            "id": f"dg-{uuid.uuid4().hex}",
+            "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
+            "account_id": account_id,
+            "api_key_id": api_key,
+            "end_user_id": None,
+            "surface": surface,
+            "request": body,
+            "client": {"ip": client_ip, "user_agent": headers.get("user-agent")},
+        }
+        found = self.signals.of(record)
+        signals = found.signals
+        account = self.watchlist.account(account_id)
+        artefacts = _artefacts(found.row, signals, self._hash)
+        policy = self.policy
+        state_error: str | None = None
+        windows = Windows()
+        waits: dict[str, float] = {}
+        buckets: list[Bucket] = []
+        try:
+            if not account.known and account.cluster_id is None:
+                cluster = await self.state.linked(artefacts)
+                if cluster is not None:
+                    account = self.watchlist.with_cluster(account, cluster, linked=True)
+            windows = await self.state.windows(account_id, account.cluster_id, now)
+            context = Context(account, signals, windows)
+            buckets = _buckets(policy, context, api_key, signals)
+            if buckets:
+                waits = await self.state.take(buckets, now)
+        except StateError as exc:
+            state_error = str(exc)
+        context = Context(account, signals, windows, waits)
+        if state_error is not None and policy.on_state_error == "closed":
+            decision = Decision("block", rules=("state_unavailable",))
+        else:
+            decision = decide(policy, context)
+        return Assessment(
+            record=record,
+            context=context,
+            decision=decision,
+            buckets=buckets,
+            artefacts=artefacts,
+            started=started,
+            state_error=state_error,
+        )
+
+    async def finish(
+        self,
+        assessment: Assessment,
+        *,
+        response: dict[str, Any] | None,
+        status: int,
+        tokens: int = 0,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """Charge, observe and log one exchange; returns the record that was logged."""
+        now = self.clock()
+        context = assessment.context
+        record = assessment.record
+        record["response"] = response
+        record["status"] = status
+        record["latency_ms"] = round((time.perf_counter() - assessment.started) * 1000, 3)
+        meta: dict[str, Any] = {
+            "guard": assessment.decision.to_json(),
+            "rules_fired": list(context.signals.rule_ids),
+            "online_score": context.signals.score,
+        }
+        if context.account.cluster_id is not None:
+            meta["cluster_id"] = context.account.cluster_id
+            meta["linked"] = context.account.linked
+        if error is not None:
+            meta["error"] = error
+        if assessment.state_error is not None:
+            meta["state_error"] = assessment.state_error
+        record["meta"] = meta
+        try:
+            if tokens and assessment.buckets and assessment.decision.served:
+                await self.state.charge(assessment.buckets, tokens, now)
+            await self.state.observe(
+                Observation(
+                    account=record["account_id"],
+                    cluster=context.account.cluster_id,
+                    extraction=context.signals.extraction,
+                    artefacts=assessment.artefacts,
+                ),
+                now,
+            )
+        except StateError as exc:
+            meta["state_error"] = str(exc)
+        if self.log is not None:
+            self.log.append(record)
+        return record
+
+
+def _api_key(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        return auth[7:].strip()
+    key = headers.get("x-api-key") or headers.get("api-key")
+    return key.strip() if key and key.strip() else None
+
+
+def _artefacts(row: Mapping[str, Any], signals: Signals, h: Hasher) -> tuple[str, ...]:
+    """What a request shares with others that can tie a new account to a known cluster:
+    its system prompt, its prompt template and its network (hashed)."""
+    out: list[str] = []
+    if row.get("system_hash") is not None:
+        out.append(f"system:{row['system_hash']}")
+    if signals.template_fp is not None:
+        out.append(f"template:{signals.template_fp}")
+    client = row.get("ip_prefix_hash")
+    if client is not None:
+        out.append(f"net:{client}")
+    return tuple(out)
+
+
+def _buckets(
+    policy: Policy, context: Context, api_key: str | None, signals: Signals
+) -> list[Bucket]:
+    row = context.row()
+    account = context.account
+    keys = {
+        "account": account.account_id,
+        "cluster": account.cluster_id,
+        "payment": account.payment,
+        "harness": hashlib.sha256(signals.harness.encode()).hexdigest()[:24],
+        "api_key": api_key,
+    }
+    out = []
+    for limit in applicable_limits(policy, row):
+        key = keys[limit.scope]
+        if key is None:
+            continue
+        out.append(
+            Bucket(
+                limit=limit.name,
+                key=f"{limit.scope}:{key}",
+                requests_per_minute=limit.requests_per_minute,
+                tokens_per_minute=limit.tokens_per_minute,
+                burst=limit.burst,
+            )
+        )
+    return out
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _read_keys(path: Path | None) -> dict[str, str]:
+    """``api_key_sha256,account_id`` lines (a header line is allowed)."""
+    if path is None:
+        return {}
+    out: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the key map: {exc}", file=str(path)) from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or (number == 1 and line.startswith("api_key")):
+            continue
+        digest, _, account = line.partition(",")
+        digest = digest.strip().lower()
+        if len(digest) != 64 or not account.strip():
+            raise ConfigError("expected api_key_sha256,account_id", file=str(path), line=number)
+        out[digest] = account.strip()
+    return out

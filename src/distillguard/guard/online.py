@@ -1,0 +1,148 @@
+"""Signals for one request, from the same rule files the hunt runs over whole tables.
+
+The request is normalised exactly as ingest normalises a stored exchange
+(``exchange.RowBuffer.row``); text rules run through ``signals.OnlineMatcher`` (Python
+``re``) and parameter rules through ``Condition.evaluate`` on that row. The per-row logic
+below mirrors ``hunt.signals.exchange_signals`` (intents, parameter groups, capability
+flags and label, harness, template fingerprint) and ``tests/test_guard_online.py`` runs both
+over the same exchanges and requires the same results: one definition, two engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..exchange import RowBuffer
+from ..hashing import DEFAULT_KEY, Hasher
+from ..signals.groups import CAPABILITY_PRIORITY, PARAM_GROUPS, TOOL_CODING
+from ..signals.match import OnlineMatcher
+from ..signals.rules import INTENTS, RuleSet, load
+from ..types import CAPABILITIES, Capability
+from .context import Signals
+
+_WEIGHTS: Final[Mapping[str, float]] = {
+    "cot_elicitation": 0.5,
+    "reasoning_reconstruction": 0.6,
+    "rubric_grading": 0.35,
+    "censorship_rewrite": 0.45,
+    "synthetic_data": 0.5,
+    "logprobs": 0.5,
+    "multi_sample": 0.3,
+    "max_output": 0.15,
+    "max_thinking": 0.3,
+}
+"""How much each finding says that a request is after training data (noisy-OR)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """A normalised row and the signals of it."""
+
+    row: dict[str, Any]
+    signals: Signals
+
+
+class OnlineSignals:
+    """Compiled once per rule set; ``of(record)`` per request."""
+
+    def __init__(self, rules: RuleSet | None = None, *, hash_key: bytes = DEFAULT_KEY) -> None:
+        rules = rules if rules is not None else load()
+        self._buffer = RowBuffer(Hasher(hash_key), output_text=False)
+        self._text = OnlineMatcher(rules.text)
+        by_name = {rule.name: rule for rule in rules.param}
+        self._params = [
+            (group, [by_name[n] for n in names if n in by_name])
+            for group, names in PARAM_GROUPS.items()
+        ]
+        self._param_ids = [rule.id for rule in rules.param]
+        self._intent_of: dict[str, str] = {}
+        self._cap_of: dict[str, str] = {}
+        for rule in rules.text:
+            if rule.sets.startswith("cap:"):
+                self._cap_of[rule.id] = rule.sets[4:]
+            elif rule.sets in INTENTS:
+                self._intent_of[rule.id] = rule.sets
+        self._param_rules = list(rules.param)
+
+    def of(self, record: Mapping[str, Any]) -> Findings:
+        """Signals of one contract record (``RecordError`` if it is not one)."""
+        row = self._buffer.row(record)
+        return Findings(row, self.of_row(row))
+
+    def of_row(self, row: Mapping[str, Any]) -> Signals:
+        text_ids = self._text.match(row.get("prompt_text") or "", row.get("system_text") or "")
+        intents = frozenset(self._intent_of[i] for i in text_ids if i in self._intent_of)
+        cues = frozenset(self._cap_of[i] for i in text_ids if i in self._cap_of)
+        params = frozenset(
+            group for group, rules in self._params if any(r.condition.evaluate(row) for r in rules)
+        )
+        param_ids = tuple(r.id for r in self._param_rules if r.condition.evaluate(row))
+
+        tools = (row.get("n_tools") or 0) > 0 or (row.get("n_tool_results") or 0) > 0
+        flags: dict[Capability, bool] = {
+            "computer_use": row.get("computer_tool") is True,
+            "vision": (row.get("n_images") or 0) > 0,
+            "grading": "rubric_grading" in intents,
+            "rewriting": "censorship_rewrite" in intents or "rewriting" in cues,
+            "coding": "coding" in cues,
+            "agentic": tools or (row.get("n_tool_calls_out") or 0) > 0 or "agentic" in cues,
+            "math": "math" in cues,
+            "reasoning": bool(intents & {"cot_elicitation", "reasoning_reconstruction"})
+            or "max_thinking" in params
+            or "reasoning" in cues,
+            "creative": "creative" in cues,
+            "knowledge": "knowledge" in cues,
+            "conversation": (row.get("n_user_turns") or 0) > 1,
+            "other": True,
+        }
+        label: Capability = "other"
+        for index, name in enumerate(CAPABILITY_PRIORITY[:-1]):
+            if flags[name] and (index != TOOL_CODING or tools):
+                label = name
+                break
+        miss = 1.0
+        for finding in (*intents, *params):
+            miss *= 1.0 - _WEIGHTS.get(finding, 0.0)
+        return Signals(
+            surface=str(row["surface"]),
+            model=row.get("model"),
+            stream=row.get("stream") is True,
+            intents=intents,
+            params=params,
+            capabilities=frozenset(name for name in CAPABILITIES if flags[name]),
+            capability=label,
+            rule_ids=(*text_ids, *param_ids),
+            harness=harness(row),
+            template_fp=template_fp(row),
+            score=round(1.0 - miss, 6),
+        )
+
+
+def harness(row: Mapping[str, Any]) -> str:
+    """How the request was built (``hunt.signals`` column ``harness``)."""
+
+    def text(name: str, fallback: str = "") -> str:
+        value = row.get(name)
+        return fallback if value is None else str(value)
+
+    return "|".join(
+        (
+            text("surface", "?"),
+            text("param_keys"),
+            text("max_tokens_field"),
+            text("tools_hash"),
+            text("user_agent_family"),
+            "s" if (row.get("system_chars") or 0) > 0 else "-",
+            text("thinking_type"),
+            text("reasoning_effort"),
+        )
+    )
+
+
+def template_fp(row: Mapping[str, Any]) -> int | None:
+    """The prompt's template fingerprint (``hunt.signals`` column ``template_fp``)."""
+    long = (row.get("prompt_chars") or 0) > 400
+    value = row.get("skeleton_fp" if long else "prefix_fp")
+    return None if value is None else int(value)

@@ -1,0 +1,56 @@
+"""Putting a guard together from its settings, and running it as a server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..hashing import DEFAULT_KEY
+from .engine import Guard
+from .policy import default_path, load
+from .state import MemoryState, State
+
+
+def make_guard(
+    *,
+    policy: Path | None = None,
+    watchlist: Path | None = None,
+    log_dir: Path | None = None,
+    redis_url: str | None = None,
+    hash_key: bytes = DEFAULT_KEY,
+) -> Guard:
+    """A guard with the given policy (default: the shipped one), watchlist folder (overrides
+    the policy's), exchange log folder and shared state (Redis URL, or in memory)."""
+    path = policy if policy is not None else default_path()
+    loaded = load(path)
+    if watchlist is not None:
+        loaded = replace(loaded, watchlist=watchlist)
+    state: State
+    if redis_url:
+        from .state_redis import RedisState
+
+        state = RedisState(redis_url)
+    else:
+        state = MemoryState()
+    log = None
+    if log_dir is not None:
+        from .log import ExchangeLog
+
+        log = ExchangeLog(log_dir)
+    return Guard(
+        loaded,
+        policy_path=path if watchlist is None else None,
+        state=state,
+        log=log,
+        hash_key=hash_key,
+    )
+
+
+def run(guard: Guard, upstream: str, host: str, port: int, admin_token: str | None) -> None:
+    """Serve until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    from .proxy import build_app
+
+    app = build_app(guard, upstream, admin_token=admin_token)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

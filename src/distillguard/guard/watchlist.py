@@ -1,0 +1,201 @@
+"""What the hunt and the analysts know about accounts, reloaded when the files change.
+
+Two sources, both optional, in one folder (the policy's ``watchlist``):
+
+``accounts.csv``
+    A hunt's output (contract section 4): verdict, risk, cluster and campaign per account.
+    A cluster's risk is the highest risk among its accounts.
+``watchlist.jsonl``
+    An analyst's decisions, one JSON object per line:
+    ``{"scope": "account" | "cluster" | "campaign", "id": "...", "action": "block"}``
+    with ``action`` one of allow, degrade, throttle, verify, block. An account's own entry
+    wins over its cluster's, which wins over its campaign's.
+
+A file that fails to load leaves the previous contents in force (``reload`` returns the
+errors); lines that are wrong are skipped and counted, with file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import orjson
+
+from ..types import ACCOUNTS_CSV_COLUMNS, VERDICTS
+from .context import Account
+
+ACCOUNTS: Final = "accounts.csv"
+ENTRIES: Final = "watchlist.jsonl"
+WATCH_ACTIONS: Final = ("allow", "degrade", "throttle", "verify", "block")
+SCOPES: Final = ("account", "cluster", "campaign")
+MAX_LINE: Final = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    verdict: str
+    risk: float
+    cluster_id: str | None
+    campaign_id: str | None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    accounts: dict[str, Known] = field(default_factory=dict)
+    cluster_risk: dict[str, float] = field(default_factory=dict)
+    watch: dict[tuple[str, str], str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class Watchlist:
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._stamp: tuple[tuple[int, int], ...] = ()
+        self._now = Snapshot()
+        self.errors: list[str] = []
+        self.reload()
+
+    @property
+    def size(self) -> int:
+        return len(self._now.accounts) + len(self._now.watch)
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self._now.problems)
+
+    def _stamps(self) -> tuple[tuple[int, int], ...]:
+        if self.folder is None:
+            return ()
+        out = []
+        for name in (ACCOUNTS, ENTRIES):
+            try:
+                st = (self.folder / name).stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((0, -1))
+        return tuple(out)
+
+    def changed(self) -> bool:
+        return self._stamps() != self._stamp
+
+    def reload(self, *, force: bool = False) -> list[str]:
+        """Load the files again if they changed; the errors that kept the old contents."""
+        stamp = self._stamps()
+        if not force and stamp == self._stamp:
+            return []
+        try:
+            fresh = _load(self.folder)
+        except (OSError, ValueError) as exc:
+            self.errors = [str(exc)]
+            return self.errors
+        self._now, self._stamp, self.errors = fresh, stamp, []
+        return []
+
+    def account(self, account_id: str) -> Account:
+        known = self._now.accounts.get(account_id)
+        if known is None:
+            return Account(account_id, watch=self._now.watch.get(("account", account_id)))
+        return self.with_cluster(
+            Account(
+                account_id,
+                known=True,
+                verdict=known.verdict,
+                risk=known.risk,
+                campaign_id=known.campaign_id,
+            ),
+            known.cluster_id,
+        )
+
+    def with_cluster(
+        self, account: Account, cluster_id: str | None, *, linked: bool = False
+    ) -> Account:
+        """``account`` placed in ``cluster_id`` (from the hunt, or linked on the fly)."""
+        watch = self._now.watch
+        entry = (
+            watch.get(("account", account.account_id))
+            or (watch.get(("cluster", cluster_id)) if cluster_id else None)
+            or (watch.get(("campaign", account.campaign_id)) if account.campaign_id else None)
+        )
+        return Account(
+            account.account_id,
+            known=account.known,
+            verdict=account.verdict,
+            risk=account.risk,
+            cluster_id=cluster_id,
+            cluster_risk=self._now.cluster_risk.get(cluster_id, 0.0) if cluster_id else 0.0,
+            campaign_id=account.campaign_id,
+            linked=linked,
+            watch=entry,
+            program=account.program,
+            verified=account.verified,
+            trusted=account.trusted,
+            payment=account.payment,
+        )
+
+
+def _load(folder: Path | None) -> Snapshot:
+    snap = Snapshot()
+    if folder is None:
+        return snap
+    accounts = folder / ACCOUNTS
+    if accounts.exists():
+        _read_accounts(accounts, snap)
+    entries = folder / ENTRIES
+    if entries.exists():
+        _read_entries(entries, snap)
+    return snap
+
+
+def _read_accounts(path: Path, snap: Snapshot) -> None:
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = set(ACCOUNTS_CSV_COLUMNS[:5]) - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: header lacks {', '.join(sorted(missing))}")
+        for row in reader:
+            line = reader.line_num
+            try:
+                risk = float(row["risk"])
+            except (TypeError, ValueError):
+                snap.problems.append(f"{path}:{line}: risk {row.get('risk')!r} is not a number")
+                continue
+            verdict = row.get("verdict") or ""
+            if verdict not in VERDICTS or not 0.0 <= risk <= 1.0:
+                snap.problems.append(f"{path}:{line}: verdict or risk out of range")
+                continue
+            cluster = row.get("cluster_id") or None
+            snap.accounts[row["account_id"]] = Known(
+                verdict, risk, cluster, row.get("campaign_id") or None
+            )
+            if cluster is not None:
+                snap.cluster_risk[cluster] = max(risk, snap.cluster_risk.get(cluster, 0.0))
+
+
+def _read_entries(path: Path, snap: Snapshot) -> None:
+    with path.open("rb") as f:
+        for line, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{line}"
+            if len(raw) > MAX_LINE:
+                snap.problems.append(f"{where}: line over {MAX_LINE} bytes")
+                continue
+            try:
+                entry = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                snap.problems.append(f"{where}: not JSON ({exc})")
+                continue
+            if not isinstance(entry, dict):
+                snap.problems.append(f"{where}: not an object")
+                continue
+            scope, ident, action = entry.get("scope"), entry.get("id"), entry.get("action")
+            if scope not in SCOPES or not isinstance(ident, str) or action not in WATCH_ACTIONS:
+                snap.problems.append(
+                    f"{where}: needs scope ({'/'.join(SCOPES)}), id and action "
+                    f"({'/'.join(WATCH_ACTIONS)})"
+                )
+                continue
+            snap.watch[(scope, ident)] = action  # later lines win
