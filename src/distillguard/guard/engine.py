@@ -74,7 +74,7 @@ class Guard:
         self.clock = clock
         self.signals = signals if signals is not None else OnlineSignals(hash_key=hash_key)
         self._hash = Hasher(hash_key)
-        self.watchlist = Watchlist(policy.watchlist)
+        self.watchlist = Watchlist(policy.watchlist, policy.registry)
         self.keys = _read_keys(policy.identity.keys)
         self._policy_stamp = _stamp(policy_path)
         self._checked = clock()
@@ -93,8 +93,11 @@ class Guard:
             except ConfigError as exc:
                 errors.append(str(exc))
             else:
-                if fresh.watchlist != self.policy.watchlist:
-                    self.watchlist = Watchlist(fresh.watchlist)
+                if (fresh.watchlist, fresh.registry) != (
+                    self.policy.watchlist,
+                    self.policy.registry,
+                ):
+                    self.watchlist = Watchlist(fresh.watchlist, fresh.registry)
                 if fresh.identity.keys != self.policy.identity.keys:
                     self.keys = _read_keys(fresh.identity.keys)
                 self.policy = fresh
@@ -130,8 +133,6 @@ class Guard:
     ) -> Assessment:
         """Decide on one request. ``RecordError`` if the body is not a request of ``surface``."""
         now = self.clock()
-        self._maybe_reload(now)
-        started = time.perf_counter()
         account_id, api_key = self.identify(headers)
         record: dict[str, Any] = {
             "id": f"dg-{uuid.uuid4().hex}",
@@ -143,7 +144,20 @@ class Guard:
             "request": body,
             "client": {"ip": client_ip, "user_agent": headers.get("user-agent")},
         }
-        found = self.signals.of(record)
+        return await self.assess_record(record, now)
+
+    async def assess_record(self, record: dict[str, Any], now: float | None = None) -> Assessment:
+        """Decide on a request given as an exchange-log record (its ``response`` is ignored).
+
+        The record is what gets logged (``finish`` adds the response); replays and adapters
+        that already hold the contract's fields (client, key id, end user) come in here.
+        """
+        now = self.clock() if now is None else now
+        self._maybe_reload(now)
+        started = time.perf_counter()
+        account_id = str(record["account_id"])
+        api_key = record.get("api_key_id")
+        found = self.signals.of({**record, "response": None})
         signals = found.signals
         account = self.watchlist.account(account_id)
         artefacts = _artefacts(found.row, signals, self._hash)
@@ -159,7 +173,9 @@ class Guard:
                     account = self.watchlist.with_cluster(account, cluster, linked=True)
             windows = await self.state.windows(account_id, account.cluster_id, now)
             context = Context(account, signals, windows)
-            buckets = _buckets(policy, context, api_key, signals)
+            buckets = _buckets(
+                policy, context, api_key if isinstance(api_key, str) else None, signals
+            )
             if buckets:
                 waits = await self.state.take(buckets, now)
         except StateError as exc:

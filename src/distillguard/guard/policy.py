@@ -114,6 +114,8 @@ class Policy:
     """When the shared state (Redis) cannot be reached: serve (open) or refuse (closed)."""
     watchlist: Path | None = None
     """A hunt's output folder (``accounts.csv``) and/or an analyst ``watchlist.jsonl``."""
+    registry: Path | None = None
+    """The account registry (contract section 2): program, verification, trust, payment."""
     max_body_bytes: int = MAX_BODY_BYTES
     source: str = "<default>"
 
@@ -254,6 +256,7 @@ class _Reader:
                     "unknown_paths",
                     "on_state_error",
                     "watchlist",
+                    "registry",
                     "max_body_bytes",
                 }
             ),
@@ -283,6 +286,7 @@ class _Reader:
             and self.string(top["on_state_error"], ("open", "closed")) == "closed"
             else "open",
             watchlist=self.path(top["watchlist"]) if "watchlist" in top else None,
+            registry=self.path(top["registry"]) if "registry" in top else None,
             max_body_bytes=int(self.number(top["max_body_bytes"], whole=True))
             if "max_body_bytes" in top
             else MAX_BODY_BYTES,

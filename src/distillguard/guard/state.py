@@ -26,6 +26,8 @@ WINDOW_S: Final = 3600
 MINUTE: Final = 60
 IDLE_S: Final = 2 * WINDOW_S
 """Keys not touched for this long are forgotten."""
+EPSILON: Final = 1e-9
+"""Bucket levels this close to what is needed count as enough (refills add up in floats)."""
 LINK_MIN: Final = 2
 """Accounts of one cluster that must share an artefact before it links a newcomer."""
 LINK_PURITY: Final = 0.8
@@ -156,7 +158,7 @@ def refill(level: float, rate: float | None, burst: float, elapsed: float) -> fl
 
 def wait(level: float, rate: float | None, need: float) -> float:
     """Seconds until ``level`` reaches ``need`` at ``rate`` per minute."""
-    if rate is None or level >= need:
+    if rate is None or level >= need - EPSILON:
         return 0.0
     return (need - level) * MINUTE / rate
 
@@ -255,7 +257,7 @@ def _refresh(level: _Level, bucket: Bucket, now: float) -> None:
     elapsed = max(0.0, now - level.updated)
     level.requests = refill(level.requests, bucket.requests_per_minute, bucket.burst, elapsed)
     level.tokens = refill(level.tokens, bucket.tokens_per_minute, bucket.burst, elapsed)
-    level.updated = now
+    level.updated = max(level.updated, now)  # a clock that steps back refills nothing twice
 
 
 def link_cluster(clusters: Sequence[str | None]) -> str | None:

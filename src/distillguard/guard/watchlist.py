@@ -1,4 +1,4 @@
-"""What the hunt and the analysts know about accounts, reloaded when the files change.
+"""What the hunt, the analysts and the registry know about accounts, reloaded on change.
 
 Two sources, both optional, in one folder (the policy's ``watchlist``):
 
@@ -10,6 +10,9 @@ Two sources, both optional, in one folder (the policy's ``watchlist``):
     ``{"scope": "account" | "cluster" | "campaign", "id": "...", "action": "block"}``
     with ``action`` one of allow, degrade, throttle, verify, block. An account's own entry
     wins over its cluster's, which wins over its campaign's.
+
+The account registry (contract section 2, JSON Lines or CSV; the policy's ``registry``) adds
+each account's access program, verification, trust and (hashed) payment fingerprint.
 
 A file that fails to load leaves the previous contents in force (``reload`` returns the
 errors); lines that are wrong are skipped and counted, with file and line.
@@ -42,17 +45,27 @@ class Known:
     campaign_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Registered:
+    program: str | None
+    verified: bool | None
+    trusted: bool
+    payment: str | None
+
+
 @dataclass(slots=True)
 class Snapshot:
     accounts: dict[str, Known] = field(default_factory=dict)
     cluster_risk: dict[str, float] = field(default_factory=dict)
     watch: dict[tuple[str, str], str] = field(default_factory=dict)
+    registry: dict[str, Registered] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
 class Watchlist:
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, registry: Path | None = None) -> None:
         self.folder = folder
+        self.registry = registry
         self._stamp: tuple[tuple[int, int], ...] = ()
         self._now = Snapshot()
         self.errors: list[str] = []
@@ -67,12 +80,13 @@ class Watchlist:
         return list(self._now.problems)
 
     def _stamps(self) -> tuple[tuple[int, int], ...]:
-        if self.folder is None:
-            return ()
+        paths = [] if self.folder is None else [self.folder / ACCOUNTS, self.folder / ENTRIES]
+        if self.registry is not None:
+            paths.append(self.registry)
         out = []
-        for name in (ACCOUNTS, ENTRIES):
+        for path in paths:
             try:
-                st = (self.folder / name).stat()
+                st = path.stat()
                 out.append((st.st_mtime_ns, st.st_size))
             except OSError:
                 out.append((0, -1))
@@ -87,7 +101,7 @@ class Watchlist:
         if not force and stamp == self._stamp:
             return []
         try:
-            fresh = _load(self.folder)
+            fresh = _load(self.folder, self.registry)
         except (OSError, ValueError) as exc:
             self.errors = [str(exc)]
             return self.errors
@@ -96,8 +110,23 @@ class Watchlist:
 
     def account(self, account_id: str) -> Account:
         known = self._now.accounts.get(account_id)
+        row = self._now.registry.get(account_id)
+        registered: dict[str, object] = (
+            {}
+            if row is None
+            else {
+                "program": row.program,
+                "verified": row.verified,
+                "trusted": row.trusted,
+                "payment": row.payment,
+            }
+        )
         if known is None:
-            return Account(account_id, watch=self._now.watch.get(("account", account_id)))
+            return Account(
+                account_id,
+                watch=self._now.watch.get(("account", account_id)),
+                **registered,  # type: ignore[arg-type]
+            )
         return self.with_cluster(
             Account(
                 account_id,
@@ -105,6 +134,7 @@ class Watchlist:
                 verdict=known.verdict,
                 risk=known.risk,
                 campaign_id=known.campaign_id,
+                **registered,  # type: ignore[arg-type]
             ),
             known.cluster_id,
         )
@@ -136,8 +166,10 @@ class Watchlist:
         )
 
 
-def _load(folder: Path | None) -> Snapshot:
+def _load(folder: Path | None, registry: Path | None) -> Snapshot:
     snap = Snapshot()
+    if registry is not None:
+        _read_registry(registry, snap)
     if folder is None:
         return snap
     accounts = folder / ACCOUNTS
@@ -147,6 +179,47 @@ def _load(folder: Path | None) -> Snapshot:
     if entries.exists():
         _read_entries(entries, snap)
     return snap
+
+
+def _read_registry(path: Path, snap: Snapshot) -> None:
+    """The account registry, JSON Lines or CSV (by the file's first byte)."""
+    with path.open("rb") as f:
+        first = f.read(1)
+    rows: list[tuple[int, dict[str, object]]] = []
+    if first == b"{":
+        with path.open("rb") as f:
+            for line, raw in enumerate(f, 1):
+                try:
+                    value = orjson.loads(raw) if raw.strip() else None
+                except orjson.JSONDecodeError:
+                    snap.problems.append(f"{path}:{line}: not JSON")
+                    continue
+                if isinstance(value, dict):
+                    rows.append((line, value))
+    else:
+        with path.open(newline="", encoding="utf-8", errors="replace") as f:
+            reader = csv.DictReader(f)
+            rows.extend((reader.line_num, dict(row)) for row in reader)
+    for line, row in rows:
+        account = row.get("account_id")
+        if not isinstance(account, str) or not account:
+            snap.problems.append(f"{path}:{line}: no account_id")
+            continue
+        program, payment = row.get("program"), row.get("payment_fingerprint")
+        snap.registry[account] = Registered(
+            program=program if isinstance(program, str) and program else None,
+            verified=_flag(row.get("verified")),
+            trusted=_flag(row.get("trusted")) is True,
+            payment=payment if isinstance(payment, str) and payment else None,
+        )
+
+
+def _flag(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    return None
 
 
 def _read_accounts(path: Path, snap: Snapshot) -> None:
