@@ -462,5 +462,60 @@ def guard_command(
     run(guard, upstream, host, int(port), os.environ.get(ADMIN_TOKEN_ENV) or None)
 
 
+@app.command("replay")
+def replay_command(
+    labelled: Annotated[Path, typer.Argument(help="A folder written by distillguard simulate.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Working folder for the replay.")],
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy file (YAML; default: the shipped policy).")
+    ] = None,
+    refresh_hours: Annotated[
+        float, typer.Option(help="Hours between hunts that refresh the guard's watchlist.")
+    ] = 24.0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
+    ] = None,
+) -> None:
+    """Replay labelled traffic through the guard in time order, the hunt refreshing its
+    watchlist on a schedule; report leakage, benign impact and time to first action."""
+    from .guard.replay import replay
+
+    if not (labelled / "labels.csv").is_file():
+        raise _fail(InputError(f"{labelled}: no labels.csv (not a simulate folder)"))
+    if refresh_hours <= 0:
+        raise _fail(InputError("--refresh-hours must be positive"))
+    try:
+        with console.status("replaying") as status:
+            result = replay(
+                labelled,
+                out_dir,
+                policy=policy,
+                refresh_hours=refresh_hours,
+                hash_key=key_from_env(),
+                progress=lambda message: status.update(message),
+            )
+    except DistillguardError as error:
+        raise _fail(error) from error
+    figures = result.to_json()
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    table = Table(title=f"replay: {result.exchanges:,} exchanges, {result.hunts} hunts")
+    for column in ("who", "exchanges", "leakage", "benign impact", "hours to first action"):
+        table.add_column(column, justify="left" if column == "who" else "right")
+    rows = [*figures["campaigns"].items(), *figures["populations"].items()]
+    rows.append(("all benign", figures["benign"]))
+    campaigns = set(figures["campaigns"])
+    for name, row in rows:
+        hours = row["hours_to_first_action"]
+        table.add_row(
+            name,
+            f"{row['exchanges']:,}",
+            f"{row['leakage']:.2%}" if name in campaigns else "",
+            "" if name in campaigns else f"{row['impact']:.3%}",
+            "-" if hours is None else f"{hours:.1f}",
+        )
+    out.print(table)
+
+
 def main() -> None:
     app()
