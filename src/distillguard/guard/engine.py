@@ -25,6 +25,7 @@ from .context import Context, Signals, Windows
 from .decide import Decision, applicable_limits, decide
 from .online import OnlineSignals
 from .policy import Policy
+from .signup import SignupIndex
 from .state import Bucket, MemoryState, Observation, State, StateError
 from .watchlist import Watchlist
 
@@ -75,6 +76,9 @@ class Guard:
         self.signals = signals if signals is not None else OnlineSignals(hash_key=hash_key)
         self._hash = Hasher(hash_key)
         self.watchlist = Watchlist(policy.watchlist, policy.registry)
+        self._hash_key = hash_key
+        self._signup: SignupIndex | None = None
+        self._signup_stamp: tuple[object, ...] = ()
         self.keys = _read_keys(policy.identity.keys)
         self._policy_stamp = _stamp(policy_path)
         self._checked = clock()
@@ -110,6 +114,20 @@ class Guard:
         if now - self._checked >= RELOAD_EVERY_S:
             self._checked = now
             self.reload()
+
+    def signup_index(self) -> SignupIndex:
+        """The sign-up index over the registry and the watchlist's hunt output, rebuilt when
+        either changes."""
+        policy = self.policy
+        hunted = policy.watchlist / "accounts.csv" if policy.watchlist is not None else None
+        stamp = (policy.registry, _stamp(policy.registry), hunted, _stamp(hunted))
+        if self._signup is None or stamp != self._signup_stamp:
+            if policy.registry is not None and policy.registry.is_file():
+                self._signup = SignupIndex.from_files(policy.registry, hunted, self._hash_key)
+            else:
+                self._signup = SignupIndex(self._hash_key)
+            self._signup_stamp = stamp
+        return self._signup
 
     # -- one request -------------------------------------------------------------------
 
