@@ -21,7 +21,7 @@ errors); lines that are wrong are skipped and counted, with file and line.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -110,34 +110,26 @@ class Watchlist:
 
     def account(self, account_id: str) -> Account:
         known = self._now.accounts.get(account_id)
+        account = Account(account_id, watch=self._now.watch.get(("account", account_id)))
         row = self._now.registry.get(account_id)
-        registered: dict[str, object] = (
-            {}
-            if row is None
-            else {
-                "program": row.program,
-                "verified": row.verified,
-                "trusted": row.trusted,
-                "payment": row.payment,
-            }
-        )
-        if known is None:
-            return Account(
-                account_id,
-                watch=self._now.watch.get(("account", account_id)),
-                **registered,  # type: ignore[arg-type]
+        if row is not None:
+            account = replace(
+                account,
+                program=row.program,
+                verified=row.verified,
+                trusted=row.trusted,
+                payment=row.payment,
             )
-        return self.with_cluster(
-            Account(
-                account_id,
-                known=True,
-                verdict=known.verdict,
-                risk=known.risk,
-                campaign_id=known.campaign_id,
-                **registered,  # type: ignore[arg-type]
-            ),
-            known.cluster_id,
+        if known is None:
+            return account
+        account = replace(
+            account,
+            known=True,
+            verdict=known.verdict,
+            risk=known.risk,
+            campaign_id=known.campaign_id,
         )
+        return self.with_cluster(account, known.cluster_id)
 
     def with_cluster(
         self, account: Account, cluster_id: str | None, *, linked: bool = False
@@ -149,20 +141,12 @@ class Watchlist:
             or (watch.get(("cluster", cluster_id)) if cluster_id else None)
             or (watch.get(("campaign", account.campaign_id)) if account.campaign_id else None)
         )
-        return Account(
-            account.account_id,
-            known=account.known,
-            verdict=account.verdict,
-            risk=account.risk,
+        return replace(
+            account,
             cluster_id=cluster_id,
             cluster_risk=self._now.cluster_risk.get(cluster_id, 0.0) if cluster_id else 0.0,
-            campaign_id=account.campaign_id,
             linked=linked,
             watch=entry,
-            program=account.program,
-            verified=account.verified,
-            trusted=account.trusted,
-            payment=account.payment,
         )
 
 
