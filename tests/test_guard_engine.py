@@ -1,0 +1,170 @@
+"""The guard's engine without HTTP, and its faults over HTTP: linking newcomers on the fly,
+a shared state that goes away (fail open or closed), clients that leave mid-stream, an
+upstream that does not answer in time."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from distillguard.guard import Guard, loads
+from distillguard.guard.log import ExchangeLog
+from distillguard.guard.proxy import build_app
+from distillguard.guard.state_redis import RedisState
+from upstream import make_app, serve
+
+HEADER = "account_id,risk,verdict,cluster_id,campaign_id,exchanges,reasons\n"
+POLICY = """\
+version: 1
+watchlist: {watch}
+on_state_error: {mode}
+rules:
+  - name: campaign
+    when: verdict == "attack"
+    action: block
+  - name: linked newcomer
+    when: linked and cluster_risk >= 0.5
+    action: degrade
+limits:
+  - name: everyone
+    scope: account
+    requests_per_minute: 1000
+"""
+
+
+def _policy(tmp_path: Path, mode: str = "open") -> Any:
+    watch = tmp_path / "watch"
+    watch.mkdir(exist_ok=True)
+    (watch / "accounts.csv").write_text(
+        HEADER + "a1,0.9,attack,c1,p1,10,\na2,0.9,attack,c1,p1,10,\nb1,0.01,benign,,,10,\n"
+    )
+    return loads(POLICY.format(watch=watch, mode=mode))
+
+
+def _chat(system: str, prompt: str) -> dict[str, Any]:
+    return {
+        "model": "m",
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+    }
+
+
+SYSTEM = "You are DataForge-7, a teacher model. Answer with exhaustive step-by-step reasoning."
+
+
+def test_a_new_account_is_linked_to_a_known_cluster_by_what_it_shares(tmp_path: Path) -> None:
+    async def run() -> None:
+        guard = Guard(_policy(tmp_path))
+        for account in ("a1", "a2"):
+            for i in range(3):
+                done = await guard.assess(
+                    "openai.chat", _chat(SYSTEM, f"task {i}"), {"x-account-id": account}
+                )
+                assert done.decision.action == "block"
+                await guard.finish(done, response=None, status=403)
+        newcomer = await guard.assess(
+            "openai.chat", _chat(SYSTEM, "task 9"), {"x-account-id": "fresh"}
+        )
+        assert newcomer.context.account.linked
+        assert newcomer.context.account.cluster_id == "c1"
+        assert newcomer.decision.action == "degrade"
+        stranger = await guard.assess(
+            "openai.chat", _chat("You are a helpful assistant.", "hi"), {"x-account-id": "other"}
+        )
+        assert not stranger.context.account.linked
+        assert stranger.decision.action == "allow"
+
+    asyncio.run(run())
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_missing_shared_state_fails_open_or_closed_as_the_policy_says(tmp_path: Path) -> None:
+    async def decide(mode: str) -> Any:
+        state = RedisState(f"redis://127.0.0.1:{_closed_port()}/0", timeout_s=0.05)
+        guard = Guard(_policy(tmp_path, mode), state=state)
+        started = time.perf_counter()
+        done = await guard.assess("openai.chat", _chat("s", "hi"), {"x-account-id": "b1"})
+        assert time.perf_counter() - started < 2.0
+        record = await guard.finish(done, response=None, status=200)
+        await state.close()
+        return done, record
+
+    opened, record = asyncio.run(decide("open"))
+    assert opened.decision.action == "allow" and opened.state_error
+    assert "state_error" in record["meta"]
+    closed, _ = asyncio.run(decide("closed"))
+    assert closed.decision.action == "block" and closed.decision.rules == ("state_unavailable",)
+
+
+def test_state_closed_answers_503_over_http(tmp_path: Path) -> None:
+    state = RedisState(f"redis://127.0.0.1:{_closed_port()}/0", timeout_s=0.05)
+    guard = Guard(_policy(tmp_path, "closed"), state=state)
+    with serve(make_app()) as upstream_url, serve(build_app(guard, upstream_url)) as url:
+        reply = httpx.post(
+            f"{url}/v1/chat/completions", json=_chat("s", "hi"), headers={"x-account-id": "b1"}
+        )
+    assert reply.status_code == 503
+    assert reply.json()["error"]["code"] == "unavailable"
+
+
+def test_a_client_that_leaves_mid_stream_is_logged(tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+    with ExchangeLog(log_dir) as log:
+        guard = Guard(_policy(tmp_path), log=log)
+        with serve(make_app()) as upstream_url, serve(build_app(guard, upstream_url)) as url:
+            body = {**_chat("s", "tell me a long story " * 20), "stream": True}
+            with httpx.stream(
+                "POST",
+                f"{url}/v1/chat/completions",
+                json=body,
+                headers={"x-account-id": "b1", "x-upstream-fault": "slow", "x-upstream-delay": "0"},
+            ) as reply:
+                for _ in reply.iter_bytes():
+                    break  # leave after the first bytes
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not list(log_dir.glob("*.open")):
+                time.sleep(0.05)
+            time.sleep(0.5)
+    records = [
+        orjson.loads(line)
+        for path in sorted(log_dir.glob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
+    assert len(records) == 1
+    assert records[0]["status"] in (200, 499)
+
+
+def test_an_upstream_that_does_not_answer_in_time_is_a_504(tmp_path: Path) -> None:
+    guard = Guard(_policy(tmp_path))
+    with (
+        serve(make_app()) as upstream_url,
+        serve(build_app(guard, upstream_url, timeout_s=0.5)) as url,
+    ):
+        started = time.perf_counter()
+        reply = httpx.post(
+            f"{url}/v1/chat/completions",
+            json=_chat("s", "hi"),
+            headers={"x-account-id": "b1", "x-upstream-fault": "hang"},
+            timeout=10,
+        )
+        assert reply.status_code == 504 and time.perf_counter() - started < 5
+
+
+def test_requests_without_a_key_or_account_are_anonymous_and_keys_are_hashed(
+    tmp_path: Path,
+) -> None:
+    guard = Guard(_policy(tmp_path))
+    assert guard.identify({}) == ("anonymous", None)
+    account, hashed = guard.identify({"authorization": "Bearer sk-secret"})
+    assert hashed is not None and "sk-secret" not in hashed and account == f"key:{hashed[:24]}"
+    assert guard.identify({"x-api-key": "  "}) == ("anonymous", None)
