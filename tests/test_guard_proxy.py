@@ -358,3 +358,31 @@ def test_the_log_is_an_exchange_log_without_secrets(rig: Rig, tmp_path: Path) ->
         assert SECRET_KEY.encode() not in path.read_bytes()
     summary = ingest([rig.log_dir], tmp_path / "store", options=IngestOptions(workers=1))
     assert (summary.exchanges, summary.rejected) == (3, 0)
+
+
+def test_a_client_cannot_choose_the_watermark_key(rig: Rig) -> None:
+    rig.openai("acct-benign").chat.completions.create(
+        model="gpt-test-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={WATERMARK_HEADER: "chosen-by-client"},
+    )
+    assert WATERMARK_HEADER not in seen(rig.upstream)[-1].headers
+
+
+def test_the_signup_endpoint(rig: Rig, tmp_path: Path) -> None:
+    registry = tmp_path / "registry.jsonl"
+    registry.write_text(
+        '{"account_id": "acct-attack", "payment_fingerprint": "pf_campaign"}\n'
+        '{"account_id": "acct-peer", "payment_fingerprint": "pf_campaign"}\n'
+        '{"account_id": "acct-benign", "payment_fingerprint": "pf_own"}\n'
+    )
+    rig.guard.policy = replace(rig.guard.policy, registry=registry)
+    url, auth = f"{rig.url}/_guard/signup", {"authorization": f"Bearer {ADMIN}"}
+    assert httpx.post(url, json={"payment_fingerprint": "pf_campaign"}).status_code == 401
+    verdict = httpx.post(url, json={"payment_fingerprint": "pf_campaign"}, headers=auth).json()
+    assert verdict["recommendation"] == "verify" and verdict["clusters"] == ["cl-1"]
+    fine = httpx.post(url, json={"payment_fingerprint": "pf_own"}, headers=auth).json()
+    assert fine["recommendation"] == "allow"
+    bad = httpx.post(url, json={"verified": "maybe"}, headers=auth)
+    assert bad.status_code == 400 and "verified" in bad.json()["error"]
+    assert httpx.post(url, content=b"{", headers=auth).status_code == 400

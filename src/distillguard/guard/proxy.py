@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
@@ -35,16 +34,14 @@ from starlette.routing import Route
 
 from ..errors import RecordError
 from .actions import EventDegrader, degrade_request, degrade_response
-from .decide import Decision
 from .engine import Assessment, Guard
+from .responses import SURFACE_OF_PATH as SURFACE_OF_PATH
+from .responses import WATERMARK_HEADER as WATERMARK_HEADER
+from .responses import error_body, refusal, refuse, watermark_key_id
+from .signup import SignupError
 from .sse import Reassembler, Splitter, SSEError, output_tokens
 
-SURFACE_OF_PATH: Final = {
-    "/v1/chat/completions": "openai.chat",
-    "/v1/responses": "openai.responses",
-    "/v1/messages": "anthropic.messages",
-}
-WATERMARK_HEADER: Final = "x-distillguard-watermark-key"
+SIGNUP_MAX_BYTES: Final = 64 * 1024
 _HOP: Final = frozenset(
     {
         "connection",
@@ -60,7 +57,6 @@ _HOP: Final = frozenset(
         "content-encoding",
     }
 )
-_STATUS: Final = {"throttle": 429, "verify": 403, "block": 403}
 
 
 class Metrics:
@@ -83,15 +79,11 @@ class Metrics:
         )
 
 
-def error_body(surface: str, message: str, code: str, kind: str = "invalid_request_error") -> Any:
-    """An error in the shape the client's SDK expects for the surface."""
-    if surface == "anthropic.messages":
-        return {"type": "error", "error": {"type": kind, "message": message, "code": code}}
-    return {"error": {"message": message, "type": kind, "code": code, "param": None}}
-
-
 def _headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() not in _HOP}
+    """Headers to pass on: not hop-by-hop, and never a watermark key id a client sent."""
+    return {
+        k: v for k, v in headers.items() if k.lower() not in _HOP and k.lower() != WATERMARK_HEADER
+    }
 
 
 def build_app(
@@ -117,7 +109,7 @@ def build_app(
         except _TooLargeError:
             metrics.errors.labels("too_large").inc()
             limit = guard.policy.max_body_bytes
-            return _refuse(surface, 413, f"the body is over {limit} bytes", "body_too_large")
+            return refuse(surface, 413, f"the body is over {limit} bytes", "body_too_large")
         except ClientDisconnect:
             metrics.errors.labels("client_disconnect").inc()
             return Response(status_code=499)
@@ -125,10 +117,10 @@ def build_app(
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             metrics.errors.labels("bad_json").inc()
-            return _refuse(surface, 400, f"the body is not valid JSON: {exc}", "invalid_json")
+            return refuse(surface, 400, f"the body is not valid JSON: {exc}", "invalid_json")
         if not isinstance(body, dict):
             metrics.errors.labels("bad_json").inc()
-            return _refuse(surface, 400, "the body must be a JSON object", "invalid_json")
+            return refuse(surface, 400, "the body must be a JSON object", "invalid_json")
         headers = {k.lower(): v for k, v in request.headers.items()}
         began = time.perf_counter()
         try:
@@ -137,13 +129,13 @@ def build_app(
             )
         except RecordError as exc:
             metrics.errors.labels("bad_request").inc()
-            return _refuse(surface, 400, f"the request is not valid: {exc}", "invalid_request")
+            return refuse(surface, 400, f"the request is not valid: {exc}", "invalid_request")
         metrics.latency.observe(time.perf_counter() - began)
         decision = assessment.decision
         metrics.decisions.labels(decision.action, surface).inc()
         if not decision.served:
             status = 503 if assessment.state_error and decision.action == "block" else None
-            response = _refusal(surface, decision, status)
+            response = refusal(surface, decision, status)
             await guard.finish(assessment, response=None, status=response.status_code)
             return response
         content = raw  # forwarded as received unless degraded
@@ -151,7 +143,7 @@ def build_app(
             content = orjson.dumps(degrade_request(surface, orjson.loads(raw), decision.degrade))
         out_headers = _headers(request.headers)
         if decision.watermark:
-            out_headers[WATERMARK_HEADER] = _key_id(assessment)
+            out_headers[WATERMARK_HEADER] = watermark_key_id(assessment)
         upstream_request = client.build_request(
             "POST",
             request.url.path,
@@ -164,11 +156,11 @@ def build_app(
         except httpx.TimeoutException:
             metrics.errors.labels("upstream_timeout").inc()
             await guard.finish(assessment, response=None, status=504, error="upstream timeout")
-            return _refuse(surface, 504, "the model server did not answer in time", "timeout")
+            return refuse(surface, 504, "the model server did not answer in time", "timeout")
         except httpx.HTTPError as exc:
             metrics.errors.labels("upstream_unreachable").inc()
             await guard.finish(assessment, response=None, status=502, error=type(exc).__name__)
-            return _refuse(surface, 502, "the model server cannot be reached", "bad_gateway")
+            return refuse(surface, 502, "the model server cannot be reached", "bad_gateway")
         if "text/event-stream" in reply.headers.get("content-type", ""):
             return StreamingResponse(
                 _stream(guard, assessment, reply, surface, metrics),
@@ -181,7 +173,7 @@ def build_app(
             await reply.aclose()
             metrics.errors.labels("upstream_broken").inc()
             await guard.finish(assessment, response=None, status=502, error=type(exc).__name__)
-            return _refuse(surface, 502, "the model server broke off its answer", "bad_gateway")
+            return refuse(surface, 502, "the model server broke off its answer", "bad_gateway")
         await reply.aclose()
         parsed: Any = None
         try:
@@ -256,6 +248,21 @@ def build_app(
         errors = guard.reload()
         return JSONResponse({"reloaded": not errors, "errors": errors}, 200 if not errors else 422)
 
+    async def signup(request: Request) -> Response:
+        try:
+            raw = await _read_body(request, SIGNUP_MAX_BYTES)
+            row = orjson.loads(raw)
+            if not isinstance(row, dict):
+                raise SignupError("a sign-up must be a JSON object")
+            result = guard.signup_index().check(row)
+        except _TooLargeError:
+            return JSONResponse({"error": f"over {SIGNUP_MAX_BYTES} bytes"}, 413)
+        except orjson.JSONDecodeError as exc:
+            return JSONResponse({"error": f"not JSON: {exc}"}, 400)
+        except SignupError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(result.to_json())
+
     async def account(request: Request) -> Response:
         account_id = request.path_params["account_id"]
         known = guard.watchlist.account(account_id)
@@ -297,6 +304,7 @@ def build_app(
         Route("/_guard/status", admin(status)),
         Route("/_guard/reload", admin(reload), methods=["POST"]),
         Route("/_guard/accounts/{account_id:path}", admin(account)),
+        Route("/_guard/signup", admin(signup), methods=["POST"]),
         Route("/_guard/metrics", admin(metrics_page)),
         Route(
             "/{path:path}",
@@ -326,43 +334,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _TooLargeError
         parts.append(chunk)
     return b"".join(parts)
-
-
-def _refuse(surface: str, status: int, message: str, code: str) -> JSONResponse:
-    kind = "invalid_request_error" if status < 500 else "api_error"
-    return JSONResponse(error_body(surface, message, code, kind), status)
-
-
-def _refusal(surface: str, decision: Decision, status: int | None = None) -> JSONResponse:
-    code = decision.code or "access_denied"
-    if status == 503:
-        return _refuse(surface, 503, "the service cannot check this request now", "unavailable")
-    messages = {
-        "throttle": "too many requests for this account; retry later",
-        "verify": "this account must complete verification before it can continue",
-        "block": "this account is not allowed to use this API",
-    }
-    kinds = {
-        "throttle": "rate_limit_error",
-        "verify": "permission_error",
-        "block": "permission_error",
-    }
-    response = JSONResponse(
-        error_body(surface, messages[decision.action], code, kinds[decision.action]),
-        _STATUS[decision.action],
-    )
-    if decision.action == "throttle" and decision.retry_after is not None:
-        response.headers["retry-after"] = str(max(1, math.ceil(decision.retry_after)))
-    return response
-
-
-def _key_id(assessment: Assessment) -> str:
-    """The public id of the watermark key for this request's cluster (or account)."""
-    account = assessment.context.account
-    scope = (
-        f"cluster:{account.cluster_id}" if account.cluster_id else f"account:{account.account_id}"
-    )
-    return hmac.new(b"distillguard/watermark-key-id", scope.encode(), "sha256").hexdigest()[:16]
 
 
 async def _stream(

@@ -1,0 +1,74 @@
+"""What the guard puts on the wire itself: the guarded paths, errors and refusals in the shape
+the client's SDK expects, and the watermark header.
+
+Shared by the reverse proxy (``proxy``) and the ASGI middleware (``middleware``), so a client
+sees the same answer whichever way the guard is deployed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from typing import Any, Final
+
+from starlette.responses import JSONResponse
+
+from .decide import Decision
+from .engine import Assessment
+
+SURFACE_OF_PATH: Final = {
+    "/v1/chat/completions": "openai.chat",
+    "/v1/responses": "openai.responses",
+    "/v1/messages": "anthropic.messages",
+}
+"""The guarded API paths and the surface each speaks."""
+WATERMARK_HEADER: Final = "x-distillguard-watermark-key"
+"""Request header that tells the model server which watermark key to embed."""
+_STATUS: Final = {"throttle": 429, "verify": 403, "block": 403}
+
+
+def error_body(surface: str, message: str, code: str, kind: str = "invalid_request_error") -> Any:
+    """An error in the shape the client's SDK expects for the surface."""
+    if surface == "anthropic.messages":
+        return {"type": "error", "error": {"type": kind, "message": message, "code": code}}
+    return {"error": {"message": message, "type": kind, "code": code, "param": None}}
+
+
+def refuse(surface: str, status: int, message: str, code: str) -> JSONResponse:
+    """An error response (``invalid_request_error`` below 500, ``api_error`` from 500)."""
+    kind = "invalid_request_error" if status < 500 else "api_error"
+    return JSONResponse(error_body(surface, message, code, kind), status)
+
+
+def refusal(surface: str, decision: Decision, status: int | None = None) -> JSONResponse:
+    """The answer to a request the guard does not serve: 429 (with ``Retry-After``) for a
+    throttle, 403 for verify and block, or 503 when ``status`` is 503 (state unavailable)."""
+    code = decision.code or "access_denied"
+    if status == 503:
+        return refuse(surface, 503, "the service cannot check this request now", "unavailable")
+    messages = {
+        "throttle": "too many requests for this account; retry later",
+        "verify": "this account must complete verification before it can continue",
+        "block": "this account is not allowed to use this API",
+    }
+    kinds = {
+        "throttle": "rate_limit_error",
+        "verify": "permission_error",
+        "block": "permission_error",
+    }
+    response = JSONResponse(
+        error_body(surface, messages[decision.action], code, kinds[decision.action]),
+        _STATUS[decision.action],
+    )
+    if decision.action == "throttle" and decision.retry_after is not None:
+        response.headers["retry-after"] = str(max(1, math.ceil(decision.retry_after)))
+    return response
+
+
+def watermark_key_id(assessment: Assessment) -> str:
+    """The public id of the watermark key for this request's cluster (or account)."""
+    account = assessment.context.account
+    scope = (
+        f"cluster:{account.cluster_id}" if account.cluster_id else f"account:{account.account_id}"
+    )
+    return hmac.new(b"distillguard/watermark-key-id", scope.encode(), "sha256").hexdigest()[:16]
