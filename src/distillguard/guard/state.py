@@ -181,7 +181,10 @@ class MemoryState:
             theirs = self._windows.get(f"c:{cluster}")
             if isinstance(theirs, _Window):
                 c_hour = theirs.totals(minute)[1]
-                c_accounts = sum(1 for t in theirs.accounts.values() if t > now - WINDOW_S)
+                seen = theirs.accounts  # in order of last request: the stale ones lead
+                while seen and next(iter(seen.values())) <= now - WINDOW_S:
+                    seen.popitem(last=False)
+                c_accounts = len(seen)
         return Windows(
             account_requests_1m=last,
             account_requests_1h=hour,
