@@ -123,8 +123,12 @@ def test_two_rules_with_one_name_are_refused() -> None:
 def test_the_shipped_policy_loads_and_acts_on_hunt_verdicts() -> None:
     policy = load(default_path())
     assert decide(policy, context(verdict="benign")).action == "allow"
-    assert decide(policy, context(verdict="attack")).action == "degrade"
-    assert decide(policy, context(verdict="attack", trusted=True)).action == "allow"
+    campaign = {"campaign_id": "p1", "campaign_exchanges": 500}
+    assert decide(policy, context(verdict="attack", **campaign)).action == "degrade"
+    # A verdict resting on a handful of exchanges only watermarks.
+    young = decide(policy, context(verdict="attack", campaign_id="p1", campaign_exchanges=12))
+    assert (young.action, young.watermark) == ("watermark", True)
+    assert decide(policy, context(verdict="attack", trusted=True, **campaign)).action == "allow"
     assert decide(policy, context(verdict="attack", watch="allow")).action == "allow"
     assert decide(policy, context(watch="block")).action == "block"
     linked = decide(policy, context(cluster_id="c", cluster_risk=0.8, linked=True))

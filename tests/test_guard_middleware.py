@@ -36,6 +36,7 @@ from distillguard.guard.log import ExchangeLog
 from distillguard.guard.middleware import ENVIRONMENT, GuardMiddleware, surface_of
 from distillguard.guard.policy import default_path
 from distillguard.guard.responses import WATERMARK_HEADER
+from hunted import write_watchlist
 from upstream import FAULT_HEADER, REASONING_PREFIX, chat_completion, make_app, seen, serve
 
 SECRET_KEY = "sk-live-this-must-never-be-logged-0123456789"
@@ -101,14 +102,7 @@ class Rig:
 
 
 def _watchlist(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "accounts.csv").write_text(
-        "account_id,risk,verdict,cluster_id,campaign_id,exchanges,reasons\n"
-        "acct-attack,0.93,attack,cl-1,cp-1,120,shared_payment\n"
-        "acct-peer,0.91,attack,cl-1,cp-1,80,shared_payment\n"
-        "acct-benign,0.02,benign,,,40,\n",
-        encoding="utf-8",
-    )
+    write_watchlist(folder)
     return folder
 
 

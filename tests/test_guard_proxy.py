@@ -25,6 +25,7 @@ from distillguard.guard import Guard, load, loads
 from distillguard.guard.log import ExchangeLog
 from distillguard.guard.policy import default_path
 from distillguard.guard.proxy import WATERMARK_HEADER, build_app
+from hunted import write_watchlist
 from upstream import REASONING_PREFIX, make_app, seen, serve
 
 ADMIN = "admin-token-for-tests"
@@ -70,14 +71,7 @@ class Rig:
 
 
 def _watchlist(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "accounts.csv").write_text(
-        "account_id,risk,verdict,cluster_id,campaign_id,exchanges,reasons\n"
-        "acct-attack,0.93,attack,cl-1,cp-1,120,shared_payment\n"
-        "acct-peer,0.91,attack,cl-1,cp-1,80,shared_payment\n"
-        "acct-benign,0.02,benign,,,40,\n",
-        encoding="utf-8",
-    )
+    write_watchlist(folder)
     return folder
 
 

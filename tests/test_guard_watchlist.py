@@ -90,3 +90,19 @@ def test_the_registry_adds_program_verification_and_trust(tmp_path: Path) -> Non
     csv_registry = tmp_path / "accounts.csv"
     _write(csv_registry, "account_id,program,verified,trusted\na9,research,true,false\n")
     assert Watchlist(None, csv_registry).account("a9").verified is True
+
+
+def test_campaign_evidence_comes_from_campaigns_json(tmp_path: Path) -> None:
+    _write(tmp_path / "accounts.csv", HEADER + "a1,0.9,attack,c1,p1,10,\na2,0.9,attack,c1,p2,5,\n")
+    _write(
+        tmp_path / "campaigns.json",
+        '{"version": 1, "campaigns": [{"id": "p1", "exchanges": 340, "confidence": 0.8},'
+        ' {"id": "p2", "exchanges": "many"}]}',
+    )
+    watch = Watchlist(tmp_path)
+    a1, a2 = watch.account("a1"), watch.account("a2")
+    assert (a1.campaign_exchanges, a1.campaign_confidence) == (340, 0.8)
+    assert a2.campaign_exchanges == 0
+    assert any("campaigns[1]" in p for p in watch.problems)
+    _write(tmp_path / "campaigns.json", "{broken")
+    assert watch.reload() and watch.account("a1").campaign_exchanges == 340

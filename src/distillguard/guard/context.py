@@ -33,6 +33,8 @@ _ACCOUNT: Final = (
     "cluster_risk",
     "in_cluster",
     "in_campaign",
+    "campaign_exchanges",
+    "campaign_confidence",
     "linked",  # tied to a known cluster on the fly by a shared artefact
     "watch",  # an analyst's action for the account or its cluster, or null
     "program",
@@ -80,6 +82,9 @@ class Account:
     cluster_id: str | None = None
     cluster_risk: float = 0.0
     campaign_id: str | None = None
+    campaign_exchanges: int = 0
+    """Exchanges the hunt has seen from the account's campaign: how much evidence it rests on."""
+    campaign_confidence: float = 0.0
     linked: bool = False
     watch: str | None = None
     program: str | None = None
@@ -136,6 +141,8 @@ class Context:
             "cluster_risk": a.cluster_risk,
             "in_cluster": a.cluster_id is not None,
             "in_campaign": a.campaign_id is not None,
+            "campaign_exchanges": a.campaign_exchanges,
+            "campaign_confidence": a.campaign_confidence,
             "linked": a.linked,
             "watch": a.watch,
             "program": a.program,

@@ -3,9 +3,9 @@
 ``replay(labelled, out)`` feeds every exchange of a simulated (labelled) log to a ``Guard``
 as if it arrived live: the guard decides on the request, the recorded response is served
 (degraded as decided) or refused, and the exchange goes to the guard's own log. On a schedule
-(daily by default) the hunt runs over what the guard has logged so far and its
-``accounts.csv`` becomes the guard's watchlist: the loop a provider runs. The labels are read
-only to score the outcome:
+(daily by default) the hunt runs over what the guard has logged so far, and its
+``accounts.csv`` and ``campaigns.json`` become the guard's watchlist: the loop a provider
+runs. The labels are read only to score the outcome:
 
 - **leakage** per campaign: the share of its exchanges served whole (allowed or only
   watermarked: neither degraded nor refused);
@@ -280,5 +280,6 @@ def _hunt(out: Path, registry: Path, models: Path, hash_key: bytes, segment: int
     if not (out / "store").exists():
         return
     hunt(Store(out / "store"), out / "hunt", HuntOptions())
-    shutil.copyfile(out / "hunt" / "accounts.csv", out / "watch" / "accounts.csv.tmp")
-    (out / "watch" / "accounts.csv.tmp").replace(out / "watch" / "accounts.csv")
+    for name in ("campaigns.json", "accounts.csv"):
+        shutil.copyfile(out / "hunt" / name, out / "watch" / f"{name}.tmp")
+        (out / "watch" / f"{name}.tmp").replace(out / "watch" / name)

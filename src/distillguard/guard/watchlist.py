@@ -5,6 +5,8 @@ Two sources, both optional, in one folder (the policy's ``watchlist``):
 ``accounts.csv``
     A hunt's output (contract section 4): verdict, risk, cluster and campaign per account.
     A cluster's risk is the highest risk among its accounts.
+``campaigns.json``
+    The same hunt's campaigns: how many exchanges and what confidence each rests on.
 ``watchlist.jsonl``
     An analyst's decisions, one JSON object per line:
     ``{"scope": "account" | "cluster" | "campaign", "id": "...", "action": "block"}``
@@ -32,6 +34,8 @@ from .context import Account
 
 ACCOUNTS: Final = "accounts.csv"
 ENTRIES: Final = "watchlist.jsonl"
+CAMPAIGNS: Final = "campaigns.json"
+MAX_CAMPAIGNS_BYTES: Final = 512 * 1024 * 1024
 WATCH_ACTIONS: Final = ("allow", "degrade", "throttle", "verify", "block")
 SCOPES: Final = ("account", "cluster", "campaign")
 MAX_LINE: Final = 64 * 1024
@@ -59,6 +63,7 @@ class Snapshot:
     cluster_risk: dict[str, float] = field(default_factory=dict)
     watch: dict[tuple[str, str], str] = field(default_factory=dict)
     registry: dict[str, Registered] = field(default_factory=dict)
+    campaigns: dict[str, tuple[int, float]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -80,7 +85,8 @@ class Watchlist:
         return list(self._now.problems)
 
     def _stamps(self) -> tuple[tuple[int, int], ...]:
-        paths = [] if self.folder is None else [self.folder / ACCOUNTS, self.folder / ENTRIES]
+        names = (ACCOUNTS, ENTRIES, CAMPAIGNS)
+        paths = [] if self.folder is None else [self.folder / name for name in names]
         if self.registry is not None:
             paths.append(self.registry)
         out = []
@@ -122,12 +128,15 @@ class Watchlist:
             )
         if known is None:
             return account
+        evidence = self._now.campaigns.get(known.campaign_id or "", (0, 0.0))
         account = replace(
             account,
             known=True,
             verdict=known.verdict,
             risk=known.risk,
             campaign_id=known.campaign_id,
+            campaign_exchanges=evidence[0],
+            campaign_confidence=evidence[1],
         )
         return self.with_cluster(account, known.cluster_id)
 
@@ -162,7 +171,36 @@ def _load(folder: Path | None, registry: Path | None) -> Snapshot:
     entries = folder / ENTRIES
     if entries.exists():
         _read_entries(entries, snap)
+    campaigns = folder / CAMPAIGNS
+    if campaigns.exists():
+        _read_campaigns(campaigns, snap)
     return snap
+
+
+def _read_campaigns(path: Path, snap: Snapshot) -> None:
+    if path.stat().st_size > MAX_CAMPAIGNS_BYTES:
+        raise ValueError(f"{path}: over {MAX_CAMPAIGNS_BYTES} bytes")
+    try:
+        document = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    campaigns = document.get("campaigns") if isinstance(document, dict) else None
+    if not isinstance(campaigns, list):
+        raise ValueError(f"{path}: no campaigns list")
+    for i, campaign in enumerate(campaigns):
+        if not isinstance(campaign, dict):
+            snap.problems.append(f"{path}: campaigns[{i}] is not an object")
+            continue
+        ident, exchanges = campaign.get("id"), campaign.get("exchanges")
+        confidence = campaign.get("confidence")
+        if (
+            not isinstance(ident, str)
+            or not isinstance(exchanges, int)
+            or not isinstance(confidence, int | float)
+        ):
+            snap.problems.append(f"{path}: campaigns[{i}] lacks id, exchanges or confidence")
+            continue
+        snap.campaigns[ident] = (exchanges, float(confidence))
 
 
 def _read_registry(path: Path, snap: Snapshot) -> None:
