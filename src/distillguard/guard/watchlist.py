@@ -39,6 +39,7 @@ MAX_CAMPAIGNS_BYTES: Final = 512 * 1024 * 1024
 WATCH_ACTIONS: Final = ("allow", "degrade", "throttle", "verify", "block")
 SCOPES: Final = ("account", "cluster", "campaign")
 MAX_LINE: Final = 64 * 1024
+CACHE_ENTRIES: Final = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class Watchlist:
         self.registry = registry
         self._stamp: tuple[tuple[int, int], ...] = ()
         self._now = Snapshot()
+        self._accounts: dict[str, Account] = {}
         self.errors: list[str] = []
         self.reload()
 
@@ -112,9 +114,19 @@ class Watchlist:
             self.errors = [str(exc)]
             return self.errors
         self._now, self._stamp, self.errors = fresh, stamp, []
+        self._accounts.clear()
         return []
 
     def account(self, account_id: str) -> Account:
+        """What is known about an account (remembered until the next reload)."""
+        found = self._accounts.get(account_id)
+        if found is None:
+            if len(self._accounts) >= CACHE_ENTRIES:
+                self._accounts.clear()
+            found = self._accounts[account_id] = self._account(account_id)
+        return found
+
+    def _account(self, account_id: str) -> Account:
         known = self._now.accounts.get(account_id)
         account = Account(account_id, watch=self._now.watch.get(("account", account_id)))
         row = self._now.registry.get(account_id)

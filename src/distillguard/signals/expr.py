@@ -12,8 +12,9 @@ renders it for DuckDB over a whole table (the hunt). Null compares as false, bot
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..errors import ConfigError
@@ -30,14 +31,19 @@ _OPS: Final = {
 }
 
 
+Test = Callable[[Mapping[str, Any]], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     source: str
     tree: ast.expr
     columns: frozenset[str]
+    test: Test = field(compare=False, repr=False, default=lambda row: False)
+    """The condition compiled to nested closures, literals resolved once (``evaluate``)."""
 
     def evaluate(self, row: Mapping[str, Any]) -> bool:
-        return bool(_eval(self.tree, row))
+        return self.test(row)
 
     def to_sql(self) -> str:
         return _sql(self.tree)
@@ -58,7 +64,7 @@ def parse(source: str, *, columns: frozenset[str] | None = None, where: str = ""
     if columns is not None and not used <= columns:
         unknown = ", ".join(sorted(used - columns))
         raise ConfigError(f"{where}condition {source!r} uses unknown column(s): {unknown}")
-    return Condition(source, tree, frozenset(used))
+    return Condition(source, tree, frozenset(used), _compile(tree))
 
 
 def _literal(node: ast.expr) -> Any:
@@ -109,37 +115,54 @@ def _check(node: ast.expr, used: set[str], source: str, where: str) -> None:
         raise bad(f"{ast.unparse(node)!r} is not allowed here")
 
 
-def _eval(node: ast.expr, row: Mapping[str, Any]) -> Any:
+def _compile(node: ast.expr) -> Test:
+    """The condition as closures over one row (null compares as false), built once: the guard
+    evaluates every policy and parameter condition per request, and walking the tree each
+    time cost more than the rest of ``decide``."""
     if isinstance(node, ast.BoolOp):
+        parts = tuple(_compile(v) for v in node.values)
         if isinstance(node.op, ast.And):
-            return all(_eval(v, row) for v in node.values)
-        return any(_eval(v, row) for v in node.values)
+            return lambda row: all(part(row) for part in parts)
+        return lambda row: any(part(row) for part in parts)
     if isinstance(node, ast.UnaryOp):
-        return not _eval(node.operand, row)
+        inner = _compile(node.operand)
+        return lambda row: not inner(row)
     if isinstance(node, ast.Name):
-        return row.get(node.id) is True
+        name = node.id
+        return lambda row: row.get(name) is True
     assert isinstance(node, ast.Compare)  # parse() admits nothing else
-    value = row.get(node.left.id)  # type: ignore[attr-defined]
+    column = node.left.id  # type: ignore[attr-defined]
     literal = _literal(node.comparators[0])
-    if value is None or literal is None:
-        return False
+    if literal is None:
+        return lambda row: False
     op = node.ops[0]
-    try:
-        if isinstance(op, ast.Eq):
-            return value == literal
-        if isinstance(op, ast.NotEq):
-            return value != literal
-        if isinstance(op, ast.In):
-            return value in literal
-        if isinstance(op, ast.Lt):
-            return value < literal
-        if isinstance(op, ast.LtE):
-            return value <= literal
-        if isinstance(op, ast.Gt):
-            return value > literal
-        return value >= literal
-    except TypeError:  # a string compared with a number: false, as in SQL after a cast
-        return False
+    compare: Callable[[Any, Any], Any]
+    if isinstance(op, ast.In):
+        literal = tuple(literal)
+        compare = lambda value, lit: value in lit  # noqa: E731
+    else:
+        compare = _COMPARE[type(op)]
+
+    def test(row: Mapping[str, Any]) -> bool:
+        value = row.get(column)
+        if value is None:
+            return False
+        try:
+            return bool(compare(value, literal))
+        except TypeError:  # a string compared with a number: false, as in SQL after a cast
+            return False
+
+    return test
+
+
+_COMPARE: Final[dict[type, Callable[[Any, Any], Any]]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
 
 
 def _sql_literal(value: Any) -> str:
