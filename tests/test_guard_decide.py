@@ -131,8 +131,13 @@ def test_the_shipped_policy_loads_and_acts_on_hunt_verdicts() -> None:
     assert decide(policy, context(verdict="attack", trusted=True, **campaign)).action == "allow"
     assert decide(policy, context(verdict="attack", watch="allow")).action == "allow"
     assert decide(policy, context(watch="block")).action == "block"
-    linked = decide(policy, context(cluster_id="c", cluster_risk=0.8, linked=True))
+    linked = decide(
+        policy, context(cluster_id="c", cluster_risk=0.8, linked=True, campaign_exchanges=400)
+    )
     assert linked.action == "degrade" and linked.watermark
+    # Tied to a cluster whose campaign is only a handful of exchanges: watermarked only.
+    young = decide(policy, context(cluster_id="c", cluster_risk=0.8, linked=True))
+    assert (young.action, young.watermark) == ("watermark", True)
 
 
 def test_unreadable_and_oversized_policy_files(tmp_path: Path) -> None:

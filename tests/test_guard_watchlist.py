@@ -104,5 +104,7 @@ def test_campaign_evidence_comes_from_campaigns_json(tmp_path: Path) -> None:
     assert (a1.campaign_exchanges, a1.campaign_confidence) == (340, 0.8)
     assert a2.campaign_exchanges == 0
     assert any("campaigns[1]" in p for p in watch.problems)
+    newcomer = watch.with_cluster(watch.account("new"), "c1", linked=True)
+    assert (newcomer.linked, newcomer.campaign_exchanges, newcomer.cluster_risk) == (True, 340, 0.9)
     _write(tmp_path / "campaigns.json", "{broken")
     assert watch.reload() and watch.account("a1").campaign_exchanges == 340

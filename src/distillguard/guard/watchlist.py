@@ -62,6 +62,7 @@ class Registered:
 class Snapshot:
     accounts: dict[str, Known] = field(default_factory=dict)
     cluster_risk: dict[str, float] = field(default_factory=dict)
+    cluster_campaign: dict[str, str] = field(default_factory=dict)
     watch: dict[tuple[str, str], str] = field(default_factory=dict)
     registry: dict[str, Registered] = field(default_factory=dict)
     campaigns: dict[str, tuple[int, float]] = field(default_factory=dict)
@@ -162,13 +163,19 @@ class Watchlist:
             or (watch.get(("cluster", cluster_id)) if cluster_id else None)
             or (watch.get(("campaign", account.campaign_id)) if account.campaign_id else None)
         )
-        return replace(
+        placed = replace(
             account,
             cluster_id=cluster_id,
             cluster_risk=self._now.cluster_risk.get(cluster_id, 0.0) if cluster_id else 0.0,
             linked=linked,
             watch=entry,
         )
+        if linked and cluster_id:
+            # A newcomer carries the evidence of the campaign its cluster belongs to.
+            campaign = self._now.cluster_campaign.get(cluster_id)
+            exchanges, confidence = self._now.campaigns.get(campaign or "", (0, 0.0))
+            placed = replace(placed, campaign_exchanges=exchanges, campaign_confidence=confidence)
+        return placed
 
 
 def _load(folder: Path | None, registry: Path | None) -> Snapshot:
@@ -279,6 +286,8 @@ def _read_accounts(path: Path, snap: Snapshot) -> None:
             )
             if cluster is not None:
                 snap.cluster_risk[cluster] = max(risk, snap.cluster_risk.get(cluster, 0.0))
+                if row.get("campaign_id"):
+                    snap.cluster_campaign.setdefault(cluster, row["campaign_id"])
 
 
 def _read_entries(path: Path, snap: Snapshot) -> None:
