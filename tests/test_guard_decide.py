@@ -161,3 +161,13 @@ def test_decide_is_fast() -> None:
     for _ in range(2000):
         decide(policy, ctx)
     assert (time.perf_counter() - started) / 2000 < 0.002
+
+
+def test_a_precomputed_row_gives_the_same_decision() -> None:
+    policy = loads(POLICY)
+    for ctx in (
+        context(verdict="attack"),
+        context(verdict="suspicious", cluster_id="c", cluster_risk=0.9),
+        Context(Account("a1"), Signals("openai.chat", "m", False), waits={"per account": 3.0}),
+    ):
+        assert decide(policy, ctx, row=ctx.row()) == decide(policy, ctx)

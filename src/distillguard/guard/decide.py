@@ -72,8 +72,9 @@ def applicable_limits(policy: Policy, row: dict[str, Any]) -> list[Limit]:
     return [limit for limit in policy.limits if limit.when.evaluate(row)]
 
 
-def decide(policy: Policy, context: Context) -> Decision:
-    row = context.row()
+def decide(policy: Policy, context: Context, *, row: dict[str, Any] | None = None) -> Decision:
+    """The decision for ``context``; ``row`` is ``context.row()`` when the caller has it."""
+    row = context.row() if row is None else row
     enforced: list[tuple[str, Action]] = []
     shadow: list[tuple[str, Action]] = []
     for rule in policy.rules:

@@ -184,6 +184,7 @@ class Guard:
         windows = Windows()
         waits: dict[str, float] = {}
         buckets: list[Bucket] = []
+        row: dict[str, Any] | None = None
         try:
             if not account.known and account.cluster_id is None:
                 cluster = await self.state.linked(artefacts)
@@ -191,18 +192,20 @@ class Guard:
                     account = self.watchlist.with_cluster(account, cluster, linked=True)
             windows = await self.state.windows(account_id, account.cluster_id, now)
             context = Context(account, signals, windows)
+            row = context.row()
             buckets = _buckets(
-                policy, context, api_key if isinstance(api_key, str) else None, signals
+                policy, context, row, api_key if isinstance(api_key, str) else None, signals
             )
             if buckets:
                 waits = await self.state.take(buckets, now)
+                row["throttled"] = any(wait > 0 for wait in waits.values())
         except StateError as exc:
             state_error = str(exc)
         context = Context(account, signals, windows, waits)
         if state_error is not None and policy.on_state_error == "closed":
             decision = Decision("block", rules=("state_unavailable",))
         else:
-            decision = decide(policy, context)
+            decision = decide(policy, context, row=row)
         return Assessment(
             record=record,
             context=context,
@@ -284,20 +287,25 @@ def _artefacts(row: Mapping[str, Any], signals: Signals, h: Hasher) -> tuple[str
 
 
 def _buckets(
-    policy: Policy, context: Context, api_key: str | None, signals: Signals
+    policy: Policy,
+    context: Context,
+    row: dict[str, Any],
+    api_key: str | None,
+    signals: Signals,
 ) -> list[Bucket]:
-    row = context.row()
     account = context.account
     keys = {
         "account": account.account_id,
         "cluster": account.cluster_id,
         "payment": account.payment,
-        "harness": hashlib.sha256(signals.harness.encode()).hexdigest()[:24],
         "api_key": api_key,
     }
     out = []
     for limit in applicable_limits(policy, row):
-        key = keys[limit.scope]
+        if limit.scope == "harness":
+            key: str | None = hashlib.sha256(signals.harness.encode()).hexdigest()[:24]
+        else:
+            key = keys[limit.scope]
         if key is None:
             continue
         out.append(
