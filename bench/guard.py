@@ -70,7 +70,7 @@ from distillguard.guard.engine import RELOAD_EVERY_S
 from distillguard.guard.log import ExchangeLog
 from distillguard.guard.online import OnlineSignals
 from distillguard.guard.policy import default_path
-from distillguard.guard.proxy import SURFACE_OF_PATH, build_app
+from distillguard.guard.proxy import HOP_HEADERS, SURFACE_OF_PATH, build_app
 from distillguard.guard.sse import output_tokens
 from distillguard.guard.state import MemoryState
 from distillguard.hashing import DEFAULT_KEY, Hasher
@@ -90,22 +90,6 @@ ADMIN_TOKEN: Final = "bench-admin-token"
 CONCURRENCY: Final = 32
 POOL: Final = 4000
 """Requests the load generator cycles through (the first of the traffic, all surfaces)."""
-HOP: Final = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "content-encoding",
-    }
-)
-"""Headers the bare proxy does not forward: the same set as the guard's proxy."""
 EXTRA_LIMITS: Final = """
 version: 1
 limits:
@@ -523,7 +507,7 @@ def bare_app(upstream: str) -> Starlette:
     )
 
     def headers(given: Mapping[str, str]) -> dict[str, str]:
-        return {k: v for k, v in given.items() if k.lower() not in HOP}
+        return {k: v for k, v in given.items() if k.lower() not in HOP_HEADERS}
 
     async def forward(request: Request) -> Response:
         raw = await request.body()

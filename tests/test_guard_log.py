@@ -393,6 +393,7 @@ def test_acknowledged_appends_survive_sigkill(tmp_path: Path, logs: Logs) -> Non
         [sys.executable, "-c", CHILD, str(folder), str(64 * 1024)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        bufsize=0,  # unbuffered: lines read ahead into a buffer would be lost to communicate()
     )
     assert child.stdout is not None and child.stderr is not None
     seen = b""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from ..errors import ConfigError
-from ..hashing import DEFAULT_KEY, Hasher
+from ..hashing import DEFAULT_KEY
 from . import policy as policies
 from .context import Context, Signals, Windows
 from .decide import Decision, applicable_limits, decide
@@ -74,7 +74,6 @@ class Guard:
         self.log = log
         self.clock = clock
         self.signals = signals if signals is not None else OnlineSignals(hash_key=hash_key)
-        self._hash = Hasher(hash_key)
         self.watchlist = Watchlist(policy.watchlist, policy.registry)
         self._hash_key = hash_key
         self._signup: SignupIndex | None = None
@@ -178,7 +177,7 @@ class Guard:
         found = self.signals.of({**record, "response": None})
         signals = found.signals
         account = self.watchlist.account(account_id)
-        artefacts = _artefacts(found.row, signals, self._hash)
+        artefacts = _artefacts(found.row, signals)
         policy = self.policy
         state_error: str | None = None
         windows = Windows()
@@ -272,9 +271,9 @@ def _api_key(headers: Mapping[str, str]) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-def _artefacts(row: Mapping[str, Any], signals: Signals, h: Hasher) -> tuple[str, ...]:
+def _artefacts(row: Mapping[str, Any], signals: Signals) -> tuple[str, ...]:
     """What a request shares with others that can tie a new account to a known cluster:
-    its system prompt, its prompt template and its network (hashed)."""
+    its system prompt, its prompt template and its network (hashed at normalisation)."""
     out: list[str] = []
     if row.get("system_hash") is not None:
         out.append(f"system:{row['system_hash']}")

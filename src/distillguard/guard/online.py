@@ -51,12 +51,8 @@ class OnlineSignals:
         rules = rules if rules is not None else load()
         self._buffer = RowBuffer(Hasher(hash_key), output_text=False)
         self._text = OnlineMatcher(rules.text)
-        by_name = {rule.name: rule for rule in rules.param}
-        self._params = [
-            (group, [by_name[n] for n in names if n in by_name])
-            for group, names in PARAM_GROUPS.items()
-        ]
-        self._param_ids = [rule.id for rule in rules.param]
+        self._param_rules = list(rules.param)
+        self._group_of = {name: group for group, names in PARAM_GROUPS.items() for name in names}
         self._intent_of: dict[str, str] = {}
         self._cap_of: dict[str, str] = {}
         for rule in rules.text:
@@ -64,7 +60,6 @@ class OnlineSignals:
                 self._cap_of[rule.id] = rule.sets[4:]
             elif rule.sets in INTENTS:
                 self._intent_of[rule.id] = rule.sets
-        self._param_rules = list(rules.param)
 
     def of(self, record: Mapping[str, Any]) -> Findings:
         """Signals of one contract record (``RecordError`` if it is not one)."""
@@ -75,10 +70,11 @@ class OnlineSignals:
         text_ids = self._text.match(row.get("prompt_text") or "", row.get("system_text") or "")
         intents = frozenset(self._intent_of[i] for i in text_ids if i in self._intent_of)
         cues = frozenset(self._cap_of[i] for i in text_ids if i in self._cap_of)
+        fired = [rule for rule in self._param_rules if rule.condition.evaluate(row)]
+        param_ids = tuple(rule.id for rule in fired)
         params = frozenset(
-            group for group, rules in self._params if any(r.condition.evaluate(row) for r in rules)
+            self._group_of[rule.name] for rule in fired if rule.name in self._group_of
         )
-        param_ids = tuple(r.id for r in self._param_rules if r.condition.evaluate(row))
 
         tools = (row.get("n_tools") or 0) > 0 or (row.get("n_tool_results") or 0) > 0
         flags: dict[Capability, bool] = {

@@ -42,7 +42,7 @@ from .signup import SignupError
 from .sse import Reassembler, Splitter, SSEError, output_tokens
 
 SIGNUP_MAX_BYTES: Final = 64 * 1024
-_HOP: Final = frozenset(
+HOP_HEADERS: Final = frozenset(
     {
         "connection",
         "keep-alive",
@@ -57,6 +57,8 @@ _HOP: Final = frozenset(
         "content-encoding",
     }
 )
+"""Headers a proxy does not forward: hop-by-hop ones, and those it recomputes."""
+_NOT_FORWARDED: Final = HOP_HEADERS | {WATERMARK_HEADER}
 
 
 class Metrics:
@@ -82,7 +84,9 @@ class Metrics:
 def _headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers to pass on: not hop-by-hop, and never a watermark key id a client sent."""
     return {
-        k: v for k, v in headers.items() if k.lower() not in _HOP and k.lower() != WATERMARK_HEADER
+        k: v
+        for k, v in headers.items()
+        if k.lower() not in HOP_HEADERS and k.lower() != WATERMARK_HEADER
     }
 
 

@@ -27,13 +27,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
-from ..exchange import IngestOptions, Store, ingest
+from ..exchange import IngestOptions, Store, ingest, parse_ts
 from ..hashing import DEFAULT_KEY
 from ..hunt import HuntOptions, hunt
 from ..signals import TextSignals
@@ -118,7 +117,7 @@ class ReplayResult:
 
 
 def _ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00")).timestamp()
+    return parse_ts(value) / 1e6
 
 
 def _day(path: Path) -> list[tuple[float, int, dict[str, Any]]]:

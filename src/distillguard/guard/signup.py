@@ -23,14 +23,13 @@ import csv
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
-
-from ..exchange.normalise import ip_prefix
+from ..errors import RecordError
+from ..exchange.normalise import ip_prefix, parse_ts
 from ..hashing import DEFAULT_KEY, Hasher
+from .watchlist import registry_rows
 
 RISKY: Final = 0.45
 """A cluster is risky when its highest account risk (from the hunt) reaches this."""
@@ -123,7 +122,8 @@ class SignupIndex:
                             clusters[row["account_id"]] = (row["cluster_id"], float(row["risk"]))
                         except (KeyError, ValueError):
                             continue
-        return cls.build(_registry_rows(registry), clusters, hash_key)
+        rows = (row for _, row in registry_rows(registry, []))
+        return cls.build(rows, clusters, hash_key)
 
     def _artefacts(self, row: Mapping[str, Any]) -> list[str]:
         out = []
@@ -208,30 +208,6 @@ def _created(row: Mapping[str, Any]) -> float | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return parse_ts(value) / 1e6
+    except RecordError:
         return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.timestamp()
-
-
-def _registry_rows(path: Path) -> Iterable[dict[str, Any]]:
-    with path.open("rb") as f:
-        first = f.read(1)
-    if first == b"{":
-        with path.open("rb") as f:
-            for raw in f:
-                try:
-                    value = orjson.loads(raw) if raw.strip() else None
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(value, dict):
-                    yield value
-    else:
-        with path.open(newline="", encoding="utf-8", errors="replace") as f:
-            for row in csv.DictReader(f):
-                cells: dict[str, Any] = dict(row)
-                verified = str(cells.get("verified", "")).lower()
-                cells["verified"] = {"true": True, "false": False}.get(verified)
-                yield cells

@@ -23,9 +23,10 @@ errors); lines that are wrong are skipped and counted, with file and line.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -222,26 +223,33 @@ def _read_campaigns(path: Path, snap: Snapshot) -> None:
         snap.campaigns[ident] = (exchanges, float(confidence))
 
 
-def _read_registry(path: Path, snap: Snapshot) -> None:
-    """The account registry, JSON Lines or CSV (by the file's first byte)."""
+def registry_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of the account registry, JSON Lines or CSV (by the file's first byte), with their
+    line; unreadable lines are named in ``problems``. CSV flags become booleans."""
     with path.open("rb") as f:
         first = f.read(1)
-    rows: list[tuple[int, dict[str, object]]] = []
     if first == b"{":
         with path.open("rb") as f:
             for line, raw in enumerate(f, 1):
                 try:
                     value = orjson.loads(raw) if raw.strip() else None
                 except orjson.JSONDecodeError:
-                    snap.problems.append(f"{path}:{line}: not JSON")
+                    problems.append(f"{path}:{line}: not JSON")
                     continue
                 if isinstance(value, dict):
-                    rows.append((line, value))
+                    yield line, value
     else:
         with path.open(newline="", encoding="utf-8", errors="replace") as f:
             reader = csv.DictReader(f)
-            rows.extend((reader.line_num, dict(row)) for row in reader)
-    for line, row in rows:
+            for row in reader:
+                cells: dict[str, Any] = dict(row)
+                for name in ("verified", "trusted"):
+                    cells[name] = _flag(cells.get(name))
+                yield reader.line_num, cells
+
+
+def _read_registry(path: Path, snap: Snapshot) -> None:
+    for line, row in registry_rows(path, snap.problems):
         account = row.get("account_id")
         if not isinstance(account, str) or not account:
             snap.problems.append(f"{path}:{line}: no account_id")
