@@ -406,13 +406,17 @@ def decision_bench(traffic: Traffic, sizes: Sizes, profile: bool) -> dict[str, A
         )
         for record, request in zip(records, requests, strict=True)
     ]
-    rows = [RowBuffer(Hasher(DEFAULT_KEY), output_text=False).row(r) for (r,) in logged]
+
+    def buffer() -> RowBuffer:
+        return RowBuffer(Hasher(DEFAULT_KEY), output_text=False, online=True)
+
+    rows = [buffer().row(r) for (r,) in logged]
     rules = load_rules()
     texts = [(row.get("prompt_text") or "", row.get("system_text") or "") for row in rows]
     conditions = [rule.condition for rule in rules.param]
     with frozen():
         signals_ns = timed(OnlineSignals().of, logged)[skip:]
-        normalise_ns = timed(RowBuffer(Hasher(DEFAULT_KEY), output_text=False).row, logged)
+        normalise_ns = timed(buffer().row, logged)
         text_ns = timed(OnlineMatcher(rules.text).match, texts)[skip:]
         param_ns = timed(_evaluate_all, ((conditions, row) for row in rows))[skip:]
 
@@ -448,9 +452,12 @@ def _evaluate_all(conditions: Sequence[Condition], row: Mapping[str, Any]) -> No
         condition.evaluate(row)
 
 
-def profile_assess(traffic: Traffic, requests: Sequence[Replayed], top: int = 15) -> list[Any]:
-    """cProfile of the same replay on a fresh guard: the functions that cost the most time
-    of their own, in microseconds per request."""
+def profile_assess(
+    traffic: Traffic, requests: Sequence[Replayed], top: int = 15
+) -> dict[str, list[Any]]:
+    """cProfile of the same replay on a fresh guard, in microseconds per request: the
+    functions that cost the most time of their own, and this project's functions that cost
+    the most time including what they call."""
     clock = ReplayClock()
     guard = ReplayGuard(bench_policy(traffic.watchlist, traffic.registry), clock)
 
@@ -472,19 +479,24 @@ def profile_assess(traffic: Traffic, requests: Sequence[Replayed], top: int = 15
     profiler.disable()
     stats = pstats.Stats(profiler)
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    rows = sorted(raw.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    ours = [item for item in raw.items() if "distillguard/" in item[0][0]]
     n = len(requests)
-    out = []
-    for (file, line, name), (_, calls, own, total, _) in rows:
-        out.append(
+
+    def table(items: Sequence[Any]) -> list[Any]:
+        return [
             {
                 "function": f"{_short(file)}:{line}({name})",
                 "calls_per_request": round(calls / n, 2),
                 "own_us_per_request": round(own / n * 1e6, 1),
                 "total_us_per_request": round(total / n * 1e6, 1),
             }
-        )
-    return out
+            for (file, line, name), (_, calls, own, total, _) in items
+        ]
+
+    return {
+        "own": table(sorted(raw.items(), key=lambda item: item[1][2], reverse=True)[:top]),
+        "inclusive": table(sorted(ours, key=lambda item: item[1][3], reverse=True)[:top]),
+    }
 
 
 def _short(file: str) -> str:
@@ -1199,11 +1211,14 @@ def print_decision(decision: Mapping[str, Any]) -> None:
         f"\nDuring the replay this process used {decision['replay_own_cores']:.2f} cores and "
         f"other work on the machine {decision['replay_other_cores']:.2f}."
     )
-    if "profile" in decision:
+    titles = {"own": "top own time", "inclusive": "top time with callees, this project's"}
+    for kind, title in titles.items():
+        if "profile" not in decision:
+            break
         print()
-        _row(["assess: top own time (cProfile)", "calls/req", "own µs/req", "total µs/req"])
+        _row([f"assess: {title} (cProfile)", "calls/req", "own µs/req", "total µs/req"])
         print("|---|---:|---:|---:|")
-        for p in decision["profile"]:
+        for p in decision["profile"][kind]:
             _row(
                 [
                     f"`{p['function']}`",

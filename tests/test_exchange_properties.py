@@ -581,3 +581,36 @@ def test_row_buffer_repairs_a_lone_surrogate_in_an_optional_string() -> None:
     assert repaired["org_id"].startswith("org\ufffd")
     assert repaired["model"].startswith("m\ufffd")
     assert {"invalid_utf8:org_id", "invalid_utf8:model"} <= set(repaired["warnings"])
+
+
+_PROMPTISH = st.text(
+    alphabet=st.sampled_from(list("ab Z9\n\"'`@:/.,-“”字")) | st.characters(), max_size=900
+)
+
+
+@given(_PROMPTISH)
+def test_template_view_is_the_view_the_fingerprint_is_taken_of(text: str) -> None:
+    """The guard computes one template view; the hunt picks one of all three by length."""
+    from distillguard.exchange.text import TEMPLATE_LONG_CHARS, frame_views, template_view
+
+    prefix, _, skeleton = frame_views(text)
+    assert template_view(text) == (skeleton if len(text) > TEMPLATE_LONG_CHARS else prefix)
+
+
+@given(st.lists(_PROMPTISH, min_size=1, max_size=4))
+def test_an_online_row_agrees_with_a_stored_row_on_what_it_keeps(prompts: list[str]) -> None:
+    """``RowBuffer(online=True)`` leaves columns out; the ones it keeps are the same."""
+    hasher = Hasher(DEFAULT_KEY)
+    full, online = RowBuffer(hasher), RowBuffer(hasher, output_text=False, online=True)
+    record = {
+        "id": "x",
+        "ts": "2026-01-01T00:00:00Z",
+        "account_id": "a",
+        "surface": "openai.chat",
+        "request": {"model": "m", "messages": [{"role": "user", "content": p} for p in prompts]},
+    }
+    stored, kept = full.row(record), online.row(record)
+    assert stored.get("prompt_hash") is not None or not stored["prompt_text"]
+    assert "prompt_hash" not in kept
+    for column, value in kept.items():
+        assert stored.get(column) == value, column

@@ -151,3 +151,23 @@ def test_conditions_reject_anything_but_comparisons() -> None:
     assert not condition.evaluate({"n": 2, "model": "a"})
     assert not condition.evaluate({"n": None, "model": "c"})
     assert pc is not None
+
+
+def test_every_rule_still_fires_after_hostile_texts() -> None:
+    """A rule set's DFA reports "no match" when its cache thrashes: after thousands of long,
+    distinct, random texts (which fill and reset the cache), every rule's fixtures still fire,
+    also when they sit behind a megabyte of noise."""
+    import random
+
+    online = OnlineMatcher(RULES.text)
+    noise = random.Random(7)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 \n.,;:!?ßçøπ字词"
+    for _ in range(2000):
+        text = "".join(noise.choices(alphabet, k=3000))
+        online.match(text, text[::-1])
+    padding = "".join(noise.choices(alphabet, k=1 << 20))
+    for rule in RULES.text:
+        for text in rule.fire:
+            hostile = text + padding if len(text) < 2000 else text
+            got = online.match(hostile, "") if rule.target == "prompt" else online.match("", text)
+            assert rule.id in got, (rule.id, text[:80])

@@ -30,7 +30,14 @@ from .fields import (
 )
 from .schema import EXCHANGE_SCHEMA
 from .surfaces import PARSERS
-from .text import frame_views, normalise, script, user_agent_family
+from .text import (
+    TEMPLATE_LONG_CHARS,
+    frame_views,
+    normalise,
+    script,
+    template_view,
+    user_agent_family,
+)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -113,14 +120,19 @@ class RowBuffer:
 
     The prompt and system prompt texts are always held (signals are computed from them
     before a chunk is stored); the response and reasoning texts only with ``output_text``.
+    With ``online`` (one request at a time, in the guard) a row leaves out what the
+    per-request signals do not read, the costliest being the prompt's hash, script and the
+    template views other than the one its fingerprint is taken of.
     """
 
-    def __init__(self, hasher: Hasher, *, output_text: bool = True) -> None:
+    def __init__(self, hasher: Hasher, *, output_text: bool = True, online: bool = False) -> None:
         self._hash = hasher
         self._output_text = output_text
+        self._online = online
         self._memo = _Memo(hasher)
         self._normalised = _Memo(lambda text: hasher(normalise(text)))
         self._views = _Memo(self._prompt_views)
+        self._template = _Memo(lambda text: self._memo(template_view(text)))
         self._rows: list[dict[str, Any]] = []
 
     def __len__(self) -> int:
@@ -247,10 +259,14 @@ class RowBuffer:
         row["system_hash"] = self._normalised(system) if conv.system_parts else None
         row["system_chars"] = len(system)
         prompt = conv.prompt
-        row["prompt_hash"] = self._normalised(prompt) if prompt else None
         row["prompt_chars"] = len(prompt)
         row["input_chars"] = conv.input_chars + len(system)
-        if prompt:
+        if self._online:
+            if prompt:
+                view = "skeleton_fp" if len(prompt) > TEMPLATE_LONG_CHARS else "prefix_fp"
+                row[view] = self._template(prompt)
+        elif prompt:
+            row["prompt_hash"] = self._normalised(prompt)
             views = self._views(prompt)
             row["prefix_fp"], row["suffix_fp"], row["skeleton_fp"], row["script"] = views
         else:

@@ -36,6 +36,9 @@ _PREFIX_CHARS: Final = 200
 _SUFFIX_CHARS: Final = 200
 _SKELETON_CHARS: Final = 4000
 _HEAD_CHARS: Final = 40
+TEMPLATE_LONG_CHARS: Final = 400
+"""Prompts longer than this are fingerprinted by their skeleton, shorter ones by their prefix
+(a long prompt's opening words are often filled-in content; a short one has no skeleton)."""
 
 
 def normalise(text: str) -> str:
@@ -64,13 +67,35 @@ def frame_views(text: str) -> tuple[str, str, str]:
     Only the regions each view looks at are masked, so the cost per prompt is bounded
     whatever its length (a code fence or quote cut by a region's edge is masked to the edge).
     """
-    words = _WORD.findall(mask(text[:_PREFIX_CHARS].lower()))
+    words = _head_words(text)
     prefix = " ".join(words[:PREFIX_WORDS])
     if len(text) > _PREFIX_CHARS:
         words = _WORD.findall(mask(text[-_SUFFIX_CHARS:].lower()))
     suffix = " ".join(words[-SUFFIX_WORDS:])
+    return prefix, suffix, _skeleton(text, prefix)
+
+
+def template_view(text: str) -> str:
+    """The one view a prompt's template fingerprint is taken of: the skeleton of a prompt
+    longer than ``TEMPLATE_LONG_CHARS``, the prefix of a shorter one (``frame_views`` gives
+    the same strings; this computes only the one needed, for a single request)."""
+    if len(text) <= TEMPLATE_LONG_CHARS:
+        return _prefix(text)
+    return _skeleton(text, "" if "\n" in text else _prefix(text))
+
+
+def _prefix(text: str) -> str:
+    return " ".join(_head_words(text)[:PREFIX_WORDS])
+
+
+def _head_words(text: str) -> list[str]:
+    return _WORD.findall(mask(text[:_PREFIX_CHARS].lower()))
+
+
+def _skeleton(text: str, prefix: str) -> str:
+    """The first words of the first lines (of the prefix for a one-line prompt)."""
     if "\n" not in text:
-        return prefix, suffix, " ".join(prefix.split()[:LINE_HEAD_WORDS])
+        return " ".join(prefix.split()[:LINE_HEAD_WORDS])
     lines = islice(
         (line[:_HEAD_CHARS] for line in text[:_SKELETON_CHARS].split("\n") if line.strip()),
         SKELETON_LINES,
@@ -79,7 +104,7 @@ def frame_views(text: str) -> tuple[str, str, str]:
     heads = [
         f"{first} {second}" if second else first for first, second in _LINE_HEADS.findall(masked)
     ]
-    return prefix, suffix, "\n".join(heads)
+    return "\n".join(heads)
 
 
 _SCRIPTS: Final = (

@@ -1,11 +1,12 @@
 """Signals for one request, from the same rule files the hunt runs over whole tables.
 
 The request is normalised exactly as ingest normalises a stored exchange
-(``exchange.RowBuffer.row``); text rules run through ``signals.OnlineMatcher`` (Python
-``re``) and parameter rules through ``Condition.evaluate`` on that row. The per-row logic
-below mirrors ``hunt.signals.exchange_signals`` (intents, parameter groups, capability
-flags and label, harness, template fingerprint) and ``tests/test_guard_online.py`` runs both
-over the same exchanges and requires the same results: one definition, two engines.
+(``exchange.RowBuffer.row``, leaving out the columns no signal reads); text rules run
+through ``signals.OnlineMatcher`` (an RE2 set) and parameter rules through
+``Condition.evaluate`` on that row. The per-row logic below mirrors
+``hunt.signals.exchange_signals`` (intents, parameter groups, capability flags and label,
+harness, template fingerprint) and ``tests/test_guard_online.py`` runs both over the same
+exchanges and requires the same results: one definition, two engines.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..exchange import RowBuffer
+from ..exchange.text import TEMPLATE_LONG_CHARS
 from ..hashing import DEFAULT_KEY, Hasher
 from ..signals.groups import CAPABILITY_PRIORITY, PARAM_GROUPS, TOOL_CODING
 from ..signals.match import OnlineMatcher
@@ -49,7 +51,7 @@ class OnlineSignals:
 
     def __init__(self, rules: RuleSet | None = None, *, hash_key: bytes = DEFAULT_KEY) -> None:
         rules = rules if rules is not None else load()
-        self._buffer = RowBuffer(Hasher(hash_key), output_text=False)
+        self._buffer = RowBuffer(Hasher(hash_key), output_text=False, online=True)
         self._text = OnlineMatcher(rules.text)
         self._param_rules = list(rules.param)
         self._group_of = {name: group for group, names in PARAM_GROUPS.items() for name in names}
@@ -139,6 +141,6 @@ def harness(row: Mapping[str, Any]) -> str:
 
 def template_fp(row: Mapping[str, Any]) -> int | None:
     """The prompt's template fingerprint (``hunt.signals`` column ``template_fp``)."""
-    long = (row.get("prompt_chars") or 0) > 400
+    long = (row.get("prompt_chars") or 0) > TEMPLATE_LONG_CHARS
     value = row.get("skeleton_fp" if long else "prefix_fp")
     return None if value is None else int(value)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from ..exchange.text import TEMPLATE_LONG_CHARS
 from ..signals.groups import CAPABILITY_PRIORITY, PARAM_GROUPS, TOOL_CODING
 from ..signals.rules import INTENTS, RuleSet
 from ..types import CAPABILITIES, Capability
@@ -104,7 +105,7 @@ def exchange_signals(t: ir.Table, rules: RuleSet) -> ir.Table:
     columns["capability"] = label
 
     columns["template_fp"] = ibis.ifelse(
-        t.prompt_chars.fill_null(0) > 400, t.skeleton_fp, t.prefix_fp
+        t.prompt_chars.fill_null(0) > TEMPLATE_LONG_CHARS, t.skeleton_fp, t.prefix_fp
     )
     columns["harness"] = ibis.literal("|").join(
         [

@@ -26,6 +26,7 @@ HEAD_CHARS: Final = 2000
 TAIL_CHARS: Final = 1000
 _MEMO_CHARS: Final = 8 * 1024 * 1024  # texts remembered by a ColumnMatcher, in characters
 MEMO_ENTRIES: Final = 4096  # system prompts remembered by an OnlineMatcher
+SET_MEMORY: Final = 64 << 20  # bytes of DFA cache for one rule set
 
 
 def clip(text: str) -> str:
@@ -51,34 +52,69 @@ def clip_array(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 class OnlineMatcher:
     """Runs text rules on one request's prompt and system prompt.
 
+    The rules of each target run as one ``re2.Set``: one pass over the text finds every rule
+    that fires. A pattern per rule took about 75 µs a prompt on real prompts; the set takes
+    about 8 µs once its DFA has the states that text needs (RE2 builds them lazily and keeps
+    them; the first few thousand prompts cost about as much as a pattern per rule, so the
+    rules' own examples are run once at start). ``Set.Match`` cannot tell "no match" from
+    a DFA failure, but a set's DFA never gives up: when its cache fills it is flushed and
+    rebuilt (RE2 turns the slow-DFA bail-out off for sets, which have no fallback), and the
+    only remaining failure, a single state too big for an empty cache, is ruled out when the
+    set compiles. ``SET_MEMORY`` only bounds how often the cache is rebuilt.
+
     System prompts repeat (one per product or harness): what the rules found in one is
     remembered, up to ``MEMO_ENTRIES`` of them.
     """
 
     def __init__(self, rules: Sequence[TextRule]) -> None:
-        options = re2.Options()
-        options.log_errors = False
-        compiled = [(rule, re2.compile(rule.regex, options)) for rule in rules]
-        self._prompt = [(rule.id, regex) for rule, regex in compiled if rule.target == "prompt"]
-        self._system = [(rule.id, regex) for rule, regex in compiled if rule.target == "system"]
         self._order = {rule.id: i for i, rule in enumerate(rules)}
+        self._prompt = _RuleSet([rule for rule in rules if rule.target == "prompt"])
+        self._system = _RuleSet([rule for rule in rules if rule.target == "system"])
         self._systems: dict[str, list[str]] = {}
+        for rule in rules:  # builds the states every rule's own examples need, up front
+            for text in (*rule.fire, *rule.silent):
+                self.match(text, "")
+        self._systems.clear()
 
     def match(self, prompt: str, system: str = "") -> list[str]:
         """Ids of the rules that fire, in rule order."""
-        text = clip(prompt)
-        fired = [rule_id for rule_id, regex in self._prompt if regex.search(text)]
+        fired = self._prompt.ids(clip(prompt))
         if self._system:
             known = self._systems.get(system)
             if known is None:
-                text = clip(system)
-                known = [rule_id for rule_id, regex in self._system if regex.search(text)]
+                known = self._system.ids(clip(system))
                 if len(self._systems) >= MEMO_ENTRIES:
                     self._systems.clear()
                 self._systems[system] = known
             if known:
                 fired = sorted([*fired, *known], key=self._order.__getitem__)
         return fired
+
+
+class _RuleSet:
+    """Rules of one target compiled into one ``re2.Set``."""
+
+    def __init__(self, rules: Sequence[TextRule]) -> None:
+        self._ids = [rule.id for rule in rules]
+        self._set: re2.Set | None = None
+        if rules:
+            options = re2.Options()
+            options.log_errors = False
+            options.max_mem = SET_MEMORY
+            self._set = re2.Set.SearchSet(options)
+            for rule in rules:
+                self._set.Add(rule.regex)
+            self._set.Compile()
+
+    def __bool__(self) -> bool:
+        return self._set is not None
+
+    def ids(self, text: str) -> list[str]:
+        """Ids of the rules that fire on ``text`` (clipped), in rule order."""
+        if self._set is None:
+            return []
+        hits = self._set.Match(text)
+        return [self._ids[i] for i in sorted(hits)] if hits else []
 
 
 def match_columns(
