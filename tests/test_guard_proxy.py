@@ -303,6 +303,41 @@ def test_upstream_faults_become_clean_errors(rig: Rig) -> None:
     assert 500 in statuses
 
 
+def test_an_unreadable_stream_passes_as_is_unless_it_must_be_degraded(rig: Rig) -> None:
+    """An event that is not UTF-8: a stream the guard only reads for its log reaches the
+    client byte for byte (the log keeps what could be read, and says why it stopped); a
+    stream it must degrade cannot be rewritten, so the client sees it break."""
+    ask = {
+        "model": "o-test-reasoner",
+        "messages": [{"role": "user", "content": "Prove that 17 is prime, step by step."}],
+        "stream": True,
+    }
+
+    def fetch(account: str) -> tuple[int, bytes, str | None]:
+        headers = {"x-account-id": account, "x-upstream-fault": "garble"}
+        with (
+            httpx.Client(base_url=rig.url, timeout=30) as client,
+            client.stream("POST", "/v1/chat/completions", json=ask, headers=headers) as reply,
+        ):
+            body = b""
+            try:
+                for chunk in reply.iter_raw():
+                    body += chunk
+            except httpx.HTTPError as exc:
+                return reply.status_code, body, type(exc).__name__
+            return reply.status_code, body, None
+
+    status, body, broke = fetch("acct-benign")
+    assert status == 200 and broke is None
+    assert b"\xff\xfe not text" in body and body.rstrip().endswith(b"data: [DONE]")
+    status, body, broke = fetch("acct-attack")
+    assert broke is not None and b"[DONE]" not in body
+    benign, attack = rig.records()[-2:]
+    assert benign["account_id"] == "acct-benign" and "not UTF-8" in benign["meta"]["error"]
+    assert benign["status"] == 200 and benign["response"]["choices"]
+    assert attack["status"] == 502 and "stream broken" in attack["meta"]["error"]
+
+
 def test_an_unreachable_upstream_is_a_502(tmp_path: Path) -> None:
     app = build_app(Guard(loads("version: 1\n")), "http://127.0.0.1:9")
     with serve(app) as url:

@@ -76,7 +76,9 @@ FAULT_HEADER: Final = "x-upstream-fault"
 * ``slow``: wait :data:`DELAY_HEADER` seconds (default 1) before answering;
 * ``reset``: close the connection after :data:`RESET_AFTER_EVENTS` SSE events (streaming) or
   after half of the JSON body (not streaming);
-* ``hang``: send nothing for :data:`HANG_SECONDS`, or until the client goes away, then 504.
+* ``hang``: send nothing for :data:`HANG_SECONDS`, or until the client goes away, then 504;
+* ``garble``: (streaming) after :data:`RESET_AFTER_EVENTS` events, send an event that is not
+  UTF-8, then the rest of the stream.
 """
 DELAY_HEADER: Final = "x-upstream-delay"
 """Seconds (a float) that the ``slow`` fault waits."""
@@ -748,10 +750,12 @@ async def _wait(request: Request, seconds: float) -> bool:
     return True
 
 
-async def _frames(frames: Sequence[bytes], reset: bool) -> AsyncIterator[bytes]:
+async def _frames(frames: Sequence[bytes], fault: str) -> AsyncIterator[bytes]:
     for count, frame in enumerate(frames):
-        if reset and count == RESET_AFTER_EVENTS:
+        if count == RESET_AFTER_EVENTS and fault == "reset":
             raise UpstreamReset
+        if count == RESET_AFTER_EVENTS and fault == "garble":
+            yield b"data: \xff\xfe not text\n\n"
         yield frame
         await asyncio.sleep(0)
 
@@ -803,7 +807,7 @@ def _endpoint(flavour: Flavour, handler: Handler) -> Callable[[Request], Awaitab
                     500, "The server had an error while processing your request. Sorry about that!"
                 )
             return error(status, f"Injected upstream fault {status}.")
-        elif fault not in ("", "reset"):
+        elif fault not in ("", "reset", "garble"):
             return error(400, f"Unknown {FAULT_HEADER}: {fault!r}.")
 
         try:
@@ -814,7 +818,7 @@ def _endpoint(flavour: Flavour, handler: Handler) -> Callable[[Request], Awaitab
         if isinstance(answer, list):
             headers["cache-control"] = "no-cache"
             return StreamingResponse(
-                _frames(answer, reset), media_type="text/event-stream", headers=headers
+                _frames(answer, fault), media_type="text/event-stream", headers=headers
             )
         if reset:
             data = _dumps(answer).encode()

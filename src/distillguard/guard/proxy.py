@@ -347,30 +347,45 @@ async def _stream(
     surface: str,
     metrics: Metrics,
 ) -> AsyncIterator[bytes]:
-    """Relay an SSE stream event by event, degraded as decided; log what was sent."""
+    """Relay an SSE stream: as received when it is not degraded (read on the side for the
+    log, as the middleware does), event by event when it is; log what was sent."""
     decision = assessment.decision
     degrader = EventDegrader(surface, decision.degrade) if decision.degrade is not None else None
-    splitter = Splitter()
+    splitter: Splitter | None = Splitter()
     whole = Reassembler(surface)
     status = reply.status_code
     error: str | None = None
     try:
         async for chunk in reply.aiter_raw():
-            for event in splitter.feed(chunk):
-                if event.data and event.data != "[DONE]":
-                    try:
-                        data = orjson.loads(event.data)
-                    except orjson.JSONDecodeError:
-                        data = None
-                    if isinstance(data, dict):
-                        if degrader is not None:
-                            kept = degrader(event.name, data)
-                            if kept is None:
-                                continue
-                            data = kept
-                            event.data = orjson.dumps(data).decode()
-                        whole.add(data)
-                yield event.encode()
+            pieces: list[bytes] = []
+            if splitter is not None:
+                try:
+                    events = list(splitter.feed(chunk))
+                except SSEError as exc:
+                    if degrader is not None:
+                        raise  # what cannot be read cannot be degraded: break the stream
+                    error = f"stream broken: {exc}"
+                    splitter, events = None, []  # passed on as it is, no longer read
+                for event in events:
+                    if event.data and event.data != "[DONE]":
+                        try:
+                            data = orjson.loads(event.data)
+                        except orjson.JSONDecodeError:
+                            data = None
+                        if isinstance(data, dict):
+                            if degrader is not None:
+                                kept = degrader(event.name, data)
+                                if kept is None:
+                                    continue
+                                data = kept
+                                event.data = orjson.dumps(data).decode()
+                            whole.add(data)
+                    if degrader is not None:
+                        pieces.append(event.encode())
+            if degrader is None:
+                yield chunk
+            elif pieces:
+                yield b"".join(pieces)
     except (httpx.HTTPError, SSEError) as exc:
         # The client must see a broken stream too, not a short answer that looks complete:
         # raising here makes the server drop the connection without the final chunk.
