@@ -23,7 +23,7 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def looped(traffic: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[ReplayResult, Path]:
     out = tmp_path_factory.mktemp("looped")
-    return replay(traffic, out, refresh_hours=12), out
+    return replay(traffic, out, refresh_hours=12, keep_hunts=True), out
 
 
 def test_exchanges_come_in_time_order(traffic: Path) -> None:
@@ -35,9 +35,13 @@ def test_exchanges_come_in_time_order(traffic: Path) -> None:
 def test_the_hunt_in_the_loop_stops_campaigns_and_spares_customers(
     traffic: Path, looped: tuple[ReplayResult, Path], tmp_path: Path
 ) -> None:
-    result, _ = looped
+    result, out = looped
     alone = replay(traffic, tmp_path / "alone", refresh_hours=10_000)  # never hunts
     assert result.hunts >= 4 and alone.hunts == 0
+    kept = sorted((out / "hunts").iterdir())  # the watchlist after every refresh
+    assert len(kept) == result.hunts
+    assert all({p.name for p in k.iterdir()} == {"accounts.csv", "campaigns.json"} for k in kept)
+    assert not (tmp_path / "alone" / "hunts").exists()
     assert result.exchanges == alone.exchanges
     served = sum(t.exchanges for t in [*result.campaigns.values(), *result.populations.values()])
     assert served == result.exchanges  # every exchange is counted once

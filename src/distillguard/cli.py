@@ -475,6 +475,9 @@ def replay_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
+    keep_hunts: Annotated[
+        bool, typer.Option(help="Keep every hunt's output in OUT/hunts/ (the watchlist history).")
+    ] = False,
 ) -> None:
     """Replay labelled traffic through the guard in time order, the hunt refreshing its
     watchlist on a schedule; report leakage, benign impact and time to first action."""
@@ -493,6 +496,7 @@ def replay_command(
                 refresh_hours=refresh_hours,
                 hash_key=key_from_env(),
                 progress=lambda message: status.update(message),
+                keep_hunts=keep_hunts,
             )
     except DistillguardError as error:
         raise _fail(error) from error

@@ -169,10 +169,23 @@ def replay(
     refresh_hours: float = 24.0,
     hash_key: bytes = DEFAULT_KEY,
     progress: Progress | None = None,
+    keep_hunts: bool = False,
 ) -> ReplayResult:
-    """Replay ``labelled`` (a ``distillguard simulate`` folder) through a guard; work in ``out``."""
+    """Replay ``labelled`` (a ``distillguard simulate`` folder) through a guard; work in ``out``.
+
+    With ``keep_hunts`` every hunt's ``accounts.csv`` and ``campaigns.json`` stay in
+    ``out/hunts/NNNNN/``: the watchlist as it stood after each refresh, to see which verdict
+    an action rested on (a campaign that a later hunt no longer finds still did its harm)."""
     return asyncio.run(
-        _replay(labelled, out, policy, refresh_hours, hash_key, progress or (lambda _: None))
+        _replay(
+            labelled,
+            out,
+            policy,
+            refresh_hours,
+            hash_key,
+            progress or (lambda _: None),
+            keep_hunts,
+        )
     )
 
 
@@ -183,12 +196,13 @@ async def _replay(
     refresh_hours: float,
     hash_key: bytes,
     step: Progress,
+    keep_hunts: bool,
 ) -> ReplayResult:
     started = time.perf_counter()
     labels = _labels(labelled / "labels.csv")
     registry = labelled / "accounts.jsonl"
     models = labelled / "models.jsonl"
-    for folder in ("watch", "log", "store", "segments", "hunt"):
+    for folder in ("watch", "log", "store", "segments", "hunt", "hunts"):
         shutil.rmtree(out / folder, ignore_errors=True)
     (out / "watch").mkdir(parents=True)
     policy: Policy = load(policy_path or default_path())
@@ -212,6 +226,11 @@ async def _replay(
             log.close()
             step(f"hunt {hunts + 1}: {exchanges:,} exchanges logged so far")
             _hunt(out, registry, models, hash_key, hunts)
+            if keep_hunts and (out / "hunt").is_dir():
+                kept = out / "hunts" / f"{hunts:05d}"
+                kept.mkdir(parents=True)
+                for name in ("accounts.csv", "campaigns.json"):
+                    shutil.copyfile(out / "hunt" / name, kept / name)
             guard.watchlist.reload(force=True)
             hunts += 1
             log = ExchangeLog(out / "log", max_age_s=refresh_hours * 3600 * 100)
