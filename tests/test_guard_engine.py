@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from distillguard.guard import Guard, loads
 from distillguard.guard.log import ExchangeLog
@@ -168,3 +170,60 @@ def test_requests_without_a_key_or_account_are_anonymous_and_keys_are_hashed(
     account, hashed = guard.identify({"authorization": "Bearer sk-secret"})
     assert hashed is not None and "sk-secret" not in hashed and account == f"key:{hashed[:24]}"
     assert guard.identify({"x-api-key": "  "}) == ("anonymous", None)
+
+
+WATERMARK_POLICY = """\
+version: 1
+watchlist: {watch}
+rules:
+  - name: mark the campaign
+    when: verdict == "attack"
+    action: watermark
+"""
+
+
+def test_watermark_key_ids_come_from_the_master_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id the guard sends is the one the model server resolves with the same secret (one
+    key per cluster and epoch); no secret, no key material: a stable id from a public label.
+    """
+    from distillguard.guard.serve import make_guard
+    from distillguard.marks import SECRET_ENV, Keyring, MasterSecret
+
+    _policy(tmp_path)  # writes the watchlist
+    path = tmp_path / "policy.yaml"
+    path.write_text(WATERMARK_POLICY.format(watch=tmp_path / "watch"))
+    secret = "k" * 64
+    monkeypatch.setenv(SECRET_ENV, secret)
+    ring = Keyring(MasterSecret(secret.encode()))
+    now = 1_780_000_000.0
+
+    async def ids(guard: Guard) -> list[str | None]:
+        out = []
+        for account in ("a1", "a2", "b1"):
+            done = await guard.assess_record(
+                {
+                    "id": f"x-{account}",
+                    "ts": "2026-06-01T00:00:00Z",
+                    "account_id": account,
+                    "surface": "openai.chat",
+                    "request": _chat("s", "p"),
+                },
+                now,
+            )
+            out.append(done.watermark_key)
+            record = await guard.finish(done, response=None, status=200)
+            assert record["meta"].get("watermark_key") == done.watermark_key
+        return out
+
+    keyed = asyncio.run(ids(make_guard(policy=path)))
+    assert keyed[0] == keyed[1] and keyed[2] is None  # one key for cluster c1; b1 unmarked
+    scope = "cluster:c1"
+    assert keyed[0] == ring.current_id(scope, datetime.fromtimestamp(now, UTC))
+    assert ring.for_id(keyed[0]).word("gumbel") == ring.key(
+        scope, ring.epoch(datetime.fromtimestamp(now, UTC))
+    ).word("gumbel")
+    monkeypatch.delenv(SECRET_ENV)
+    public = asyncio.run(ids(make_guard(policy=path)))
+    assert public[0] == public[1] and public[0] != keyed[0] and len(str(public[0])) == 16

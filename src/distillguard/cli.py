@@ -42,7 +42,7 @@ EXIT_USAGE: Final = 2
 app = typer.Typer(
     name="distillguard",
     help="Protect an LLM API from distillation attacks: simulate labelled traffic, "
-    "ingest exchange logs, hunt campaigns.",
+    "ingest exchange logs, hunt campaigns, guard an API inline, mark outputs, triage cases.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -519,6 +519,19 @@ def replay_command(
             "-" if hours is None else f"{hours:.1f}",
         )
     out.print(table)
+
+
+def _mount() -> None:
+    """The other parts' commands, each defined beside the part it drives."""
+    from .console.cli import serve, user_add
+    from .marks.cli import marks_app
+
+    app.command("serve")(serve)
+    app.command("user-add")(user_add)
+    app.add_typer(marks_app, name="marks")
+
+
+_mount()
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ wrappers around these two calls.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,8 +21,9 @@ from typing import Any, Final, Protocol
 
 from ..errors import ConfigError
 from ..hashing import DEFAULT_KEY
+from ..marks.keys import Keyring, scope_for
 from . import policy as policies
-from .context import Context, Signals, Windows
+from .context import Account, Context, Signals, Windows
 from .decide import Decision, applicable_limits, decide
 from .online import OnlineSignals
 from .policy import Policy
@@ -31,6 +33,7 @@ from .watchlist import Watchlist
 
 RELOAD_EVERY_S: Final = 1.0
 ANONYMOUS: Final = "anonymous"
+_PUBLIC_LABEL: Final = b"distillguard/watermark-key-id"
 
 
 class Log(Protocol):
@@ -49,6 +52,8 @@ class Assessment:
     artefacts: tuple[str, ...] = ()
     started: float = 0.0
     state_error: str | None = None
+    watermark_key: str | None = None
+    """Public id of the key the upstream embeds, when the decision watermarks."""
 
 
 def key_hash(secret: str) -> str:
@@ -67,8 +72,12 @@ class Guard:
         hash_key: bytes = DEFAULT_KEY,
         clock: Callable[[], float] = time.time,
         signals: OnlineSignals | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.policy = policy
+        self.keyring = keyring
+        """Derives watermark key ids from the master secret; without one, ids come from a
+        public label (stable per cluster, but no model server can turn them into keys)."""
         self.policy_path = policy_path
         self.state: State = state if state is not None else MemoryState()
         self.log = log
@@ -213,7 +222,16 @@ class Guard:
             artefacts=artefacts,
             started=started,
             state_error=state_error,
+            watermark_key=self.watermark_key(account, now) if decision.watermark else None,
         )
+
+    def watermark_key(self, account: Account, now: float) -> str:
+        """The public id of the watermark key of ``account``'s cluster (or the account), in
+        the key epoch of ``now``."""
+        scope = scope_for(cluster_id=account.cluster_id, account_id=account.account_id)
+        if self.keyring is not None:
+            return self.keyring.current_id(scope, datetime.fromtimestamp(now, UTC))
+        return hmac.new(_PUBLIC_LABEL, scope.encode(), "sha256").hexdigest()[:16]
 
     async def finish(
         self,
@@ -239,6 +257,8 @@ class Guard:
         if context.account.cluster_id is not None:
             meta["cluster_id"] = context.account.cluster_id
             meta["linked"] = context.account.linked
+        if assessment.watermark_key is not None:
+            meta["watermark_key"] = assessment.watermark_key
         if error is not None:
             meta["error"] = error
         if assessment.state_error is not None:

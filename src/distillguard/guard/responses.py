@@ -7,7 +7,6 @@ sees the same answer whichever way the guard is deployed.
 
 from __future__ import annotations
 
-import hmac
 import math
 from typing import Any, Final
 
@@ -66,9 +65,8 @@ def refusal(surface: str, decision: Decision, status: int | None = None) -> JSON
 
 
 def watermark_key_id(assessment: Assessment) -> str:
-    """The public id of the watermark key for this request's cluster (or account)."""
-    account = assessment.context.account
-    scope = (
-        f"cluster:{account.cluster_id}" if account.cluster_id else f"account:{account.account_id}"
-    )
-    return hmac.new(b"distillguard/watermark-key-id", scope.encode(), "sha256").hexdigest()[:16]
+    """The public id of the watermark key the guard chose for this request (``Guard``
+    derives it from the master secret when it has one)."""
+    if assessment.watermark_key is None:
+        raise ValueError("the decision does not watermark this request")
+    return assessment.watermark_key

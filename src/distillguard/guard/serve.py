@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from ..hashing import DEFAULT_KEY
+from ..marks.keys import SECRET_ENV, Keyring, MasterSecret
 from .engine import Guard
 from .policy import default_path, load
 from .state import MemoryState, State
@@ -19,9 +21,16 @@ def make_guard(
     log_dir: Path | None = None,
     redis_url: str | None = None,
     hash_key: bytes = DEFAULT_KEY,
+    keyring: Keyring | None = None,
 ) -> Guard:
     """A guard with the given policy (default: the shipped one), watchlist folder (overrides
-    the policy's), exchange log folder and shared state (Redis URL, or in memory)."""
+    the policy's), exchange log folder and shared state (Redis URL, or in memory).
+
+    Watermark key ids come from ``keyring``, else from the master secret in
+    ``$DISTILLGUARD_MARK_SECRET`` when it is set (the model server holds the same secret and
+    turns an id back into its key)."""
+    if keyring is None and os.environ.get(SECRET_ENV):
+        keyring = Keyring(MasterSecret.from_env())
     path = policy if policy is not None else default_path()
     loaded = load(path)
     if watchlist is not None:
@@ -44,6 +53,7 @@ def make_guard(
         state=state,
         log=log,
         hash_key=hash_key,
+        keyring=keyring,
     )
 
 

@@ -1,0 +1,30 @@
+"""The analyst's console: a small web application over one hunt's output.
+
+Analysts log in, triage campaigns ranked by risk, read the evidence, and decide each case;
+a decision is written to the guard's watchlist and remembered, with the evidence as it
+stood, in an append-only history. ``create_app(store)`` builds the application;
+``add_user`` adds someone who may log in.
+"""
+
+from __future__ import annotations
+
+from .app import create_app
+from .errors import CaseError, ConsoleError, StoreError, UserError
+from .types import CASE_STATES, ENFORCE_ACTIONS, ROLES, CaseState, EnforceAction, Role
+from .users import User, add_user
+
+__all__ = [
+    "CASE_STATES",
+    "ENFORCE_ACTIONS",
+    "ROLES",
+    "CaseError",
+    "CaseState",
+    "ConsoleError",
+    "EnforceAction",
+    "Role",
+    "StoreError",
+    "User",
+    "UserError",
+    "add_user",
+    "create_app",
+]

@@ -1,0 +1,89 @@
+"""Tokenizers the detector can use, behind one small ``Protocol``.
+
+Detection must see the token ids the model emitted, so it takes the model's own tokenizer.
+``ByteTokenizer`` (UTF-8 bytes) needs nothing and serves tests; ``HFTokenizer`` wraps a
+Hugging Face ``tokenizers`` file and imports that package only when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import MarkError, TokenError
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as token ids (vocabulary of 256)."""
+
+    @property
+    def vocab_size(self) -> int:
+        return 256
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8", "surrogatepass"))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return bytes(ids).decode("utf-8", "replace")
+
+
+class HFTokenizer:
+    """A ``tokenizers.Tokenizer`` (e.g. a model's ``tokenizer.json``)."""
+
+    __slots__ = ("_tokenizer",)
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+
+    @classmethod
+    def from_file(cls, path: Path) -> HFTokenizer:
+        try:
+            from tokenizers import Tokenizer as _Tokenizer
+        except ImportError as error:
+            raise MarkError(
+                "reading a tokenizer file needs the 'tokenizers' package: pip install tokenizers"
+            ) from error
+        try:
+            return cls(_Tokenizer.from_file(str(path)))
+        except Exception as error:  # the library raises plain Exception for a bad file
+            raise MarkError(f"{path}: not a tokenizers file ({error})") from None
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._tokenizer.get_vocab_size(with_added_tokens=True))
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(ids)))
+
+
+def as_ids(
+    tokens: Sequence[int] | NDArray[np.integer[Any]], vocab_size: int, where: str
+) -> NDArray[np.int64]:
+    """``tokens`` as int64 ids, checked against the vocabulary."""
+    ids = np.asarray(tokens, dtype=np.int64)
+    if ids.ndim != 1:
+        raise TokenError(f"{where}: token ids must be a flat sequence, not shape {ids.shape}")
+    if ids.size:
+        bad = np.flatnonzero((ids < 0) | (ids >= vocab_size))
+        if bad.size:
+            i = int(bad[0])
+            raise TokenError(
+                f"{where}: token id {int(ids[i])} at position {i} is outside the vocabulary "
+                f"of {vocab_size}: the text was encoded with another tokenizer"
+            )
+    return ids
