@@ -391,6 +391,10 @@ def hunt_command(
     indicators: Annotated[
         Path | None, typer.Option(help="Known-actor indicator file (JSON) for attribution.")
     ] = None,
+    intel: Annotated[
+        Path | None,
+        typer.Option(help="Intel store of partners' indicators (distillguard intel import)."),
+    ] = None,
 ) -> None:
     """Find distillation campaigns: writes accounts.csv, campaigns.json and report.html."""
     try:
@@ -406,6 +410,10 @@ def hunt_command(
             options = replace(options, point=replace(options.point, target_fpr=target_fpr))
         if indicators is not None:
             options = replace(options, indicators=indicators)
+        if intel is not None:
+            from .intel.cli import hunt_intel
+
+            options = replace(options, intel=hunt_intel(intel))
         store = _hunt_store(logs, out_dir, accounts=accounts, models=models)
         result = run_hunt(store, out_dir, options)
     except DistillguardError as error:
@@ -524,11 +532,13 @@ def replay_command(
 def _mount() -> None:
     """The other parts' commands, each defined beside the part it drives."""
     from .console.cli import serve, user_add
+    from .intel.cli import intel_app
     from .marks.cli import marks_app
 
     app.command("serve")(serve)
     app.command("user-add")(user_add)
     app.add_typer(marks_app, name="marks")
+    app.add_typer(intel_app, name="intel")
 
 
 _mount()

@@ -13,7 +13,7 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -31,6 +31,9 @@ from .signals import exchange_signals
 from .source import Tables, duckdb_backend, tables
 from .structure import Structure, dense_members, lockstep_members
 
+if TYPE_CHECKING:
+    from ..intel import SharedIntel
+
 
 @dataclass(frozen=True)
 class HuntOptions:
@@ -38,6 +41,7 @@ class HuntOptions:
     indicators: Path | None = None
     seed: int = 1
     rules: RuleSet | None = None
+    intel: SharedIntel | None = None  # partners' indicators (distillguard.intel)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,9 @@ def hunt(
         prof, links, registry=registry, point=options.point, structure=structure, seed=options.seed
     )
     attack = np.asarray([v == "attack" for v in scores.verdict], dtype=bool)
+    if options.intel is not None:  # shared intel: convicts matched accounts, feeds attribution
+        matched = options.intel.apply(graph, scores, attack, registry.trusted, links.cluster)
+        indicators = [*indicators, *matched]
     step("campaigns")
     campaigns = build(
         signals,
