@@ -7,6 +7,12 @@ account x artefact graph (Leiden, modularity, fixed seed), so a popular artefact
 touches many unrelated accounts does not glue them together. Each account's attachment is
 the weight of the artefacts it shares with the rest of its cluster: what the cluster's
 evidence may lend it.
+
+Modularity has a resolution limit: a small, tightly knit group (one operator's half-dozen
+accounts) can be merged into a larger community that shares only one kind of artefact with
+it (users of the same public agent framework, tied by its prompt templates). So inside each
+cluster, ``knit`` marks the groups whose accounts stay linked when each kind of artefact
+counts once (see ``knit_groups``); scoring weighs those groups on their own as well.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Final
 import igraph as ig
 import numpy as np
 import numpy.typing as npt
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from .artefacts import Graph
 
@@ -45,6 +53,12 @@ instrument alone, or two weaker things together."""
 COHESIVE: Final = 0.5
 """An artefact keeps its full weight when the accounts sharing it share, on average, this
 much other evidence; less, in proportion."""
+KNIT_TRIANGLES: Final = 2
+"""Each link of a knit group is backed by at least this many accounts knit to both its
+ends (a truss): one common partner is what a developer who uses the same harness and
+templates as two campaign accounts gives, and one link is what joins an operator's group to
+another group through such a developer. Two, the fewest that rules both out; groups are
+then four accounts or more."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class Links:
     weight: npt.NDArray[np.float64]  # per artefact: rarity x kind weight
     shared: list[dict[str, float]]  # per account: kind → strongest weight shared in cluster
     partners: npt.NDArray[np.int64]  # per account: linked accounts inside its cluster
+    knit: npt.NDArray[np.int64]  # per account: its knit group inside its cluster, or -1
 
 
 def rarity(degree: npt.NDArray[np.int64], n_accounts: int) -> npt.NDArray[np.float64]:
@@ -146,6 +161,69 @@ def cohesion(
     return np.divide(summed, counts, out=np.zeros(n_artefacts), where=counts > 0)
 
 
+def knit_groups(
+    a: Ints,
+    b: Ints,
+    art: Ints,
+    weight: npt.NDArray[np.float64],
+    kind: Ints,
+    cluster: Ints,
+    *,
+    threshold: float,
+    min_size: int,
+) -> Ints:
+    """Groups inside clusters whose accounts are linked with each kind counted once.
+
+    ``a``, ``b``, ``art`` are the pair records of ``pairs_of`` and ``kind`` each artefact's
+    kind number. A pair's *diverse* weight is the sum over kinds of the strongest artefact
+    of that kind it shares: forty templates of one framework count as one template. Summing
+    every artefact is right for finding clusters (an operator's accounts share many
+    templates), but it lets a shared framework's templates alone tie strangers to them. An
+    operator's own accounts share several kinds at once (payment, sign-up, system prompt,
+    harness, templates), so they stay linked at the same ``threshold`` when each kind
+    counts once. A group is a connected component of such links within one cluster, each
+    link backed by ``KNIT_TRIANGLES`` common partners, with at least ``min_size`` accounts.
+    Returns each account's group number, -1 for none.
+    """
+    n = cluster.size
+    group = np.full(n, -1, dtype=np.int64)
+    same = (cluster[a] >= 0) & (cluster[a] == cluster[b])
+    if not same.any():
+        return group
+    a, b, art = a[same], b[same], art[same]
+    n_kinds = int(kind.max()) + 1
+    key, inverse = np.unique((a * n + b) * n_kinds + kind[art], return_inverse=True)
+    strongest = np.zeros(key.size)
+    np.maximum.at(strongest, inverse, weight[art])
+    pair, pair_of_key = np.unique(key // n_kinds, return_inverse=True)
+    diverse = np.bincount(pair_of_key, weights=strongest)
+    knit = diverse >= threshold
+    first, second = _truss(pair[knit] // n, pair[knit] % n, n, KNIT_TRIANGLES)
+    matrix = coo_matrix((np.ones(first.size), (first, second)), shape=(n, n))
+    _, component = connected_components(matrix, directed=False)
+    sizes = np.bincount(component, minlength=n)
+    member = np.zeros(n, dtype=bool)
+    member[first] = True
+    member[second] = True
+    member &= sizes[component] >= min_size
+    _, group[member] = np.unique(component[member], return_inverse=True)
+    return group
+
+
+def _truss(first: Ints, second: Ints, n: int, triangles: int) -> tuple[Ints, Ints]:
+    """The edges that are each in at least ``triangles`` triangles of the edges kept: peel
+    the others until none is left to peel."""
+    while first.size:
+        adjacency = coo_matrix((np.ones(first.size), (first, second)), shape=(n, n)).tocsr()
+        adjacency = adjacency + adjacency.T
+        common = np.asarray((adjacency @ adjacency)[first, second]).ravel()
+        keep = common >= triangles
+        if keep.all():
+            break
+        first, second = first[keep], second[keep]
+    return first, second
+
+
 def _leiden(g: ig.Graph) -> npt.NDArray[np.int64]:
     parts = g.community_leiden(
         objective_function="modularity", weights="weight", resolution=RESOLUTION, n_iterations=-1
@@ -173,10 +251,12 @@ def link(
     cluster = np.full(n_acc, -1, dtype=np.int64)
     attachment = np.zeros(n_acc, dtype=np.float64)
     shared: list[dict[str, float]] = [{} for _ in range(n_acc)]
+    none = np.zeros(n_acc, dtype=np.int64)
     if graph.account.size == 0:
-        return Links(cluster, attachment, weight, shared, np.zeros(n_acc, dtype=np.int64))
+        return Links(cluster, attachment, weight, shared, none, none - 1)
 
-    a, b, art = pairs_of(graph, weight, neighbours=neighbours)
+    records = pairs_of(graph, weight, neighbours=neighbours)
+    a, b, art = records
     _, _, total, record_pair = _totals(a, b, art, weight, n_acc)
     support = cohesion(art, total, record_pair, weight, n_art)
     weight = weight * np.clip(support / COHESIVE, 0.0, 1.0)
@@ -184,7 +264,7 @@ def link(
     strong = w >= threshold
     a, b, w = a[strong], b[strong], w[strong]
     if a.size == 0:
-        return Links(cluster, attachment, weight, shared, np.zeros(n_acc, dtype=np.int64))
+        return Links(cluster, attachment, weight, shared, none, none - 1)
     g = ig.Graph(n=n_acc, edges=np.column_stack([a, b]).tolist(), edge_attrs={"weight": w})
     state = random.getstate()
     random.seed(seed)
@@ -219,4 +299,13 @@ def link(
         np.bincount(a[same], minlength=n_acc) + np.bincount(b[same], minlength=n_acc)
     ).astype(np.int64)
     partners[~good] = 0
-    return Links(cluster, attachment, weight, shared, partners)
+    _, kind = np.unique(np.asarray(graph.kinds, dtype=str), return_inverse=True)
+    knit = knit_groups(
+        *records,
+        weight,
+        kind.astype(np.int64),
+        cluster,
+        threshold=threshold,
+        min_size=min_cluster,
+    )
+    return Links(cluster, attachment, weight, shared, partners, knit)

@@ -17,6 +17,17 @@ who only shares its exit network does not); ``suspicious`` from ``suspicious_sco
 account outside every cluster is scored on its own traffic, at half weight: alone it can be
 ``suspicious`` but never ``attack``. Each campaign account alone looks like a light user,
 and one heavy user alone is a customer. Trusted accounts are never ``attack``.
+
+A knit group inside a cluster (``Links.knit``: accounts still linked when each kind of
+shared artefact counts once) is scored like a cluster too: its accounts take the higher
+risk of the two, and are ``attack`` when it is and they are in the cluster's core or
+extract at least half as much as the group (a knit link is already more than one shared
+template, so "woven" is not asked for again). A small operator that
+modularity merged into a large community of ordinary users is judged on its own traffic,
+not diluted by theirs. ``suspicious`` stays the cluster's call: a knit group's coordination
+is near full by construction (its accounts share payment, sign-up and work), so its score
+is about its extraction alone, and at the suspicious score ordinary teams reach that (a
+classroom asking for worked solutions, one company's coding agents).
 """
 
 from __future__ import annotations
@@ -137,8 +148,8 @@ class Scores:
     risk: Array  # per account
     verdict: list[str]  # per account
     reasons: list[list[str]]  # per account, strongest first
-    cluster_risk: Array  # per cluster
-    cluster_attack: npt.NDArray[np.bool_]  # per cluster
+    cluster_risk: Array  # per cluster: its score, or a knit group's in it when higher
+    cluster_attack: npt.NDArray[np.bool_]  # per cluster: it or a knit group in it is attack
     attack_threshold: float  # cluster score
     suspicious_threshold: float
     estimated_fpr: float | None = None  # customers' share at the attack threshold
@@ -299,6 +310,23 @@ def score(
     attach = np.where(clustered, links.attachment, 0.0)
     risk = np.maximum(own_risk, group_risk[groups] * attach)
 
+    # Knit groups inside clusters, scored like clusters; accounts outside one get group -1.
+    knit = np.where(clustered, links.knit, -1)
+    in_knit = knit >= 0
+    n_knit = int(knit.max()) + 1 if in_knit.any() else 0
+    knit_score = np.zeros(n_knit)
+    knit_parts: dict[str, Array] = {}
+    if n_knit:
+        members = np.flatnonzero(in_knit)
+        knit_score, knit_parts = _group_scores(
+            {name: value[members] for name, value in evidence.items()},
+            volume[members],
+            registry.org[members],
+            knit[members],
+            n_knit,
+        )
+        risk[members] = np.maximum(risk[members], knit_score[knit[members]] * attach[members])
+
     attack_at, suspicious_at = point.attack_score, point.suspicious_score
     mixture = calibration.fit(risk)
     if point.target_fpr is not None and mixture is not None:
@@ -308,6 +336,9 @@ def score(
     coordinated = (np.arange(n_groups) < n_clusters) & (coordination >= COORDINATED)
     group_attack = coordinated & (group_score >= attack_at)
     group_suspicious = group_score >= suspicious_at
+    knit_attack = np.zeros(n_knit, dtype=bool)
+    if n_knit:
+        knit_attack = (knit_parts["coordination"] >= COORDINATED) & (knit_score >= attack_at)
 
     # The core of a cluster: accounts linked to at least half as many of its members as its
     # typical member is. A reseller's real customer who happened to share a template with
@@ -320,28 +351,44 @@ def score(
     verdict: list[str] = []
     reasons: list[list[str]] = []
     for i in range(n):
-        g = int(groups[i])
+        g, k = int(groups[i]), int(knit[i])
         alike = own_extraction[i] >= 0.5 * extraction[g]
         core = links.partners[i] >= core_partners[g]
         woven = links.partners[i] >= 0.25 * median_partners[g]
-        if group_attack[g] and attach[i] >= 0.5 and (core or (alike and woven)):
+        # In a knit group every account is tied by several kinds of evidence, not one
+        # template; it still has to extract like the group or be in the cluster's core.
+        knit_alike = k >= 0 and own_extraction[i] >= 0.5 * knit_parts["extraction"][k]
+        by_knit = k >= 0 and knit_attack[k] and (core or knit_alike)
+        if attach[i] >= 0.5 and ((group_attack[g] and (core or (alike and woven))) or by_knit):
             v = "attack"
         elif (group_suspicious[g] and attach[i] > 0) or own_risk[i] >= suspicious_at:
             v = "suspicious"
         else:
             v = "benign"
-        codes = _reasons(parts, g, evidence, i, links, intents, observed)
+        if k >= 0 and knit_score[k] > group_score[g]:
+            codes = _reasons(knit_parts, k, evidence, i, links, intents, observed)
+        else:
+            codes = _reasons(parts, g, evidence, i, links, intents, observed)
         if registry.trusted[i] and v == "attack":
             v = "suspicious"
             codes = ["TRUSTED", *codes]
         verdict.append(v)
         reasons.append(codes if v != "benign" else codes[:2])
+    # A cluster carries the strongest verdict found in it, so a campaign reports the score
+    # that convicted its accounts.
+    cluster_risk = group_risk[:n_clusters].copy()
+    cluster_attack = group_attack[:n_clusters].copy()
+    if n_knit:
+        home = np.full(n_knit, -1, dtype=np.int64)
+        home[knit[in_knit]] = links.cluster[in_knit]
+        np.maximum.at(cluster_risk, home, knit_score)
+        np.logical_or.at(cluster_attack, home, knit_attack)
     return Scores(
         risk=np.clip(risk, 0.0, 1.0),
         verdict=verdict,
         reasons=reasons,
-        cluster_risk=group_risk[:n_clusters],
-        cluster_attack=group_attack[:n_clusters],
+        cluster_risk=cluster_risk,
+        cluster_attack=cluster_attack,
         attack_threshold=attack_at,
         suspicious_threshold=suspicious_at,
         estimated_fpr=estimated,

@@ -1,0 +1,173 @@
+"""Knit groups: a small operator inside a large cluster of ordinary users is found, and
+scored on its own traffic rather than diluted by theirs.
+
+The graphs and profiles are built by hand, so each test shows one rule: what makes a group
+knit (several kinds of shared artefact, not many artefacts of one kind; each link backed by
+common partners, so one account cannot join two groups), and what scoring does with it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from distillguard.hunt.artefacts import Graph
+from distillguard.hunt.linking import Links, knit_groups, link
+from distillguard.hunt.scoring import OperatingPoint, Registry, score
+from distillguard.signals.rules import INTENTS
+from distillguard.types import CAPABILITIES
+
+OPERATOR = 5  # accounts 0..4: one operator's accounts
+USERS = 12  # accounts 5..16: users of the same public agent framework
+TEMPLATES = 10  # the framework's prompt templates
+OTHERS = 40  # customers who share nothing (an artefact most accounts share weighs nothing)
+
+
+def build(n: int, artefacts: list[tuple[str, list[int]]]) -> Graph:
+    """A graph of ``n`` accounts and the given artefacts: (kind, accounts holding it)."""
+    edges = [(account, j) for j, (_, holders) in enumerate(artefacts) for account in holders]
+    account, art = np.asarray(edges, dtype=np.int64).T
+    return Graph(
+        account=account,
+        artefact=art,
+        uses=np.ones(account.size, dtype=np.int64),
+        accounts=[f"acct-{i}" for i in range(n)],
+        kinds=[kind for kind, _ in artefacts],
+        values=[f"{kind}-{j}" for j, (kind, _) in enumerate(artefacts)],
+    )
+
+
+def operator(accounts: list[int]) -> list[tuple[str, list[int]]]:
+    """What one operator's accounts share: payment, harness, system prompt, sign-up burst."""
+    kinds = ("payment", "harness", "system_prompt", "signup_burst")
+    return [(kind, accounts) for kind in kinds]
+
+
+def framework_graph(*, stranger: bool = False) -> Graph:
+    """The operator's accounts share what ``operator`` lists and all the framework's
+    templates; each user has six of the templates and nothing else; ``OTHERS`` more
+    accounts share nothing. With ``stranger``, one more account shares a harness and a
+    template with one operator account only: one knit link."""
+    rng = np.random.default_rng(7)
+    first = list(range(OPERATOR))
+    holders: list[list[int]] = [list(first) for _ in range(TEMPLATES)]
+    for user in range(OPERATOR, OPERATOR + USERS):
+        for t in rng.choice(TEMPLATES, size=6, replace=False).tolist():
+            holders[t].append(user)
+    artefacts = [("template", accounts) for accounts in holders] + operator(first)
+    n = OPERATOR + USERS + OTHERS
+    if stranger:
+        artefacts += [("harness", [0, n]), ("template", [0, n])]
+        n += 1
+    return build(n, artefacts)
+
+
+def test_an_operator_tied_by_several_kinds_is_knit_and_framework_users_are_not() -> None:
+    links = link(framework_graph())
+    operator, users = links.knit[:OPERATOR], links.knit[OPERATOR : OPERATOR + USERS]
+    assert (operator >= 0).all() and np.unique(operator).size == 1
+    # Users share six templates with each other and with the operator (linked, summed), but
+    # one kind only: counted once, that is far below a link.
+    assert (users == -1).all()
+    assert (links.cluster[OPERATOR : OPERATOR + USERS] >= 0).all()  # linked all the same
+
+
+def test_a_stranger_with_one_knit_link_is_not_in_the_group() -> None:
+    links = link(framework_graph(stranger=True))
+    assert links.knit[-1] == -1
+    assert (links.knit[:OPERATOR] >= 0).all()
+
+
+def test_an_account_knit_to_two_groups_does_not_join_them() -> None:
+    # One cluster (as modularity may leave it): two operators of five accounts whose pairs
+    # each share four kinds, and an account that shares a harness and a template with two
+    # accounts of each. Its four links are knit, but none is backed by two common partners.
+    kind = np.arange(4, dtype=np.int64)  # payment, harness, system prompt, template
+    weight = np.full(4, 0.5)
+    bridge = 10
+    records: list[tuple[int, int, int]] = []
+    for group in (range(5), range(5, 10)):
+        for a, b in itertools.combinations(group, 2):
+            records += [(a, b, k) for k in range(4)]
+    for account in (0, 1, 5, 6):
+        records += [(account, bridge, 1), (account, bridge, 3)]
+    a, b, art = np.asarray(records, dtype=np.int64).T
+    cluster = np.zeros(bridge + 1, dtype=np.int64)
+    knit = knit_groups(a, b, art, weight, kind, cluster, threshold=1.0, min_size=2)
+    assert np.unique(knit[:5]).size == 1 and np.unique(knit[5:10]).size == 1
+    assert knit[0] >= 0 and knit[5] >= 0 and knit[0] != knit[5]
+    assert knit[bridge] == -1
+
+
+def _profiles(n: int, extracting: npt.NDArray[np.bool_]) -> pa.Table:
+    """Profiles of ``n`` accounts with 1000 exchanges each; the ``extracting`` ones ask for
+    reasoning in most of their traffic and for maximal outputs in half of it."""
+    zeros = np.zeros(n)
+    columns: dict[str, npt.NDArray[np.float64]] = {
+        "exchanges": np.full(n, 1000.0),
+        "first_epoch": np.full(n, 1.7e9),
+        "reasoning_returned": zeros,
+        "single_turn": np.full(n, 0.5),
+        "pivot_share": zeros,
+        "gaps": zeros,
+        "gap_std": zeros,
+        "gap_mean": zeros,
+        "active_hours": np.full(n, 8.0),
+        "hosting": zeros,
+        "night": zeros,
+        "networks": np.ones(n),
+    }
+    for name in INTENTS:
+        columns[f"intent_{name}"] = zeros
+    columns[f"intent_{INTENTS[0]}"] = np.where(extracting, 0.6, 0.0)
+    for name in ("max_output", "max_thinking", "logprobs", "multi_sample"):
+        columns[f"param_{name}"] = zeros
+    columns["param_max_output"] = np.where(extracting, 0.5, 0.0)
+    for c in CAPABILITIES:
+        columns[f"cap_{c}"] = zeros
+    columns[f"cap_{CAPABILITIES[0]}"] = np.ones(n)
+    return pa.table(columns)
+
+
+def _one_cluster(n: int, knit: npt.NDArray[np.int64]) -> Links:
+    """Every account in one cluster, fully attached, sharing templates with it."""
+    return Links(
+        cluster=np.zeros(n, dtype=np.int64),
+        attachment=np.ones(n),
+        weight=np.zeros(0),
+        shared=[{"template": 0.5} for _ in range(n)],
+        partners=np.full(n, 6, dtype=np.int64),
+        knit=knit,
+    )
+
+
+def test_a_knit_group_is_scored_on_its_own_traffic() -> None:
+    n = OPERATOR + 30  # the operator's five accounts and thirty ordinary users
+    operator = np.arange(n) < OPERATOR
+    registry = Registry.unknown(n)
+    registry.created[operator] = 1.7e9 - 86400.0  # created the day before their traffic
+    profiles = _profiles(n, operator)
+    knit = np.where(operator, 0, -1).astype(np.int64)
+    links = _one_cluster(n, knit)
+
+    scores = score(profiles, links, registry=registry, point=OperatingPoint())
+    verdict = np.asarray(scores.verdict)
+    assert (verdict[operator] == "attack").all()
+    assert (verdict[~operator] == "benign").all()
+    assert scores.cluster_attack.tolist() == [True]
+    assert scores.cluster_risk[0] >= OperatingPoint().attack_score
+
+    # The same cluster without its knit group: the operator's traffic is diluted by the
+    # users' and nobody is attack. This is what the knit group is for.
+    diluted = score(
+        profiles,
+        replace(links, knit=np.full(n, -1, dtype=np.int64)),
+        registry=registry,
+        point=OperatingPoint(),
+    )
+    assert "attack" not in diluted.verdict
+    assert diluted.cluster_risk[0] < OperatingPoint().attack_score
