@@ -227,3 +227,34 @@ def test_watermark_key_ids_come_from_the_master_secret(
     monkeypatch.delenv(SECRET_ENV)
     public = asyncio.run(ids(make_guard(policy=path)))
     assert public[0] == public[1] and public[0] != keyed[0] and len(str(public[0])) == 16
+
+
+def test_the_forwarded_body_changes_only_when_it_must(tmp_path: Path) -> None:
+    from distillguard.guard.responses import WATERMARK_XARG, forwarded_body
+
+    path = tmp_path / "policy.yaml"
+    _policy(tmp_path)
+    path.write_text(WATERMARK_POLICY.format(watch=tmp_path / "watch"))
+
+    async def run() -> None:
+        guard = Guard(loads(path.read_text()))
+        body = _chat("s", "p")
+        raw = orjson.dumps(body)
+        planted = orjson.dumps({**body, "vllm_xargs": {WATERMARK_XARG: "f" * 16}})
+        plain = await guard.assess("openai.chat", body, {"x-account-id": "b1"})
+        marked = await guard.assess("openai.chat", body, {"x-account-id": "a1"})
+        assert forwarded_body(raw, plain, ("header",)) is raw  # untouched: the same bytes
+        assert forwarded_body(raw, marked, ("header",)) is raw
+        via_xargs = orjson.loads(forwarded_body(raw, marked, ("vllm_xargs",)))
+        assert via_xargs["vllm_xargs"] == {WATERMARK_XARG: marked.watermark_key}
+        # A key id a client planted never goes on, whatever the policy says.
+        assert orjson.loads(forwarded_body(planted, plain, ("header",)))["vllm_xargs"] == {}
+        anthropic = await guard.assess(
+            "anthropic.messages",
+            {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "p"}]},
+            {"x-account-id": "a1"},
+        )
+        raw_anthropic = orjson.dumps(anthropic.record["request"])
+        assert forwarded_body(raw_anthropic, anthropic, ("vllm_xargs",)) == raw_anthropic
+
+    asyncio.run(run())

@@ -20,6 +20,7 @@ import openai
 import orjson
 import pytest
 
+from distillguard.errors import ConfigError
 from distillguard.exchange import IngestOptions, ingest
 from distillguard.guard import Guard, load, loads
 from distillguard.guard.log import ExchangeLog
@@ -336,6 +337,40 @@ def test_an_unreadable_stream_passes_as_is_unless_it_must_be_degraded(rig: Rig) 
     assert benign["account_id"] == "acct-benign" and "not UTF-8" in benign["meta"]["error"]
     assert benign["status"] == 200 and benign["response"]["choices"]
     assert attack["status"] == 502 and "stream broken" in attack["meta"]["error"]
+
+
+def test_the_key_id_can_travel_in_vllm_xargs(tmp_path: Path) -> None:
+    """``watermark_via: [vllm_xargs]``: the key id reaches vLLM's logits processors in the
+    body, not in a header; a key id a client put there itself never reaches the upstream."""
+    assert loads("version: 1\nwatermark_via: [vllm_xargs]\n").watermark_via == ("vllm_xargs",)
+    policy = replace(
+        load(default_path()),
+        watchlist=_watchlist(tmp_path / "watch"),
+        watermark_via=("vllm_xargs",),
+    )
+    upstream = make_app()
+    with serve(upstream) as upstream_url, serve(build_app(Guard(policy), upstream_url)) as url:
+        planted = {"vllm_xargs": {"distillguard_watermark_key": "0123456789abcdef", "other": 1}}
+        for account in ("acct-attack", "acct-benign"):
+            client = openai.OpenAI(
+                base_url=f"{url}/v1",
+                api_key=SECRET_KEY,
+                default_headers={"x-account-id": account},
+                max_retries=0,
+            )
+            client.chat.completions.create(
+                model="gpt-test-mini",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_body=planted,
+            )
+        attack, benign = seen(upstream)[-2:]
+    assert WATERMARK_HEADER not in attack.headers and WATERMARK_HEADER not in benign.headers
+    key = attack.body["vllm_xargs"]["distillguard_watermark_key"]
+    assert len(key) == 16 and key != "0123456789abcdef"
+    assert attack.body["vllm_xargs"]["other"] == 1
+    assert benign.body["vllm_xargs"] == {"other": 1}
+    with pytest.raises(ConfigError, match=r":2: watermark_via\[0\]"):
+        loads("version: 1\nwatermark_via: [carrier_pigeon]\n")
 
 
 def test_an_unreachable_upstream_is_a_502(tmp_path: Path) -> None:

@@ -73,11 +73,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import RecordError
 from ..hashing import key_from_env
-from .actions import EventDegrader, degrade_request, degrade_response
+from .actions import EventDegrader, degrade_response
 from .decide import Decision
 from .engine import Assessment, Guard
 from .log import ExchangeLog
-from .responses import SURFACE_OF_PATH, WATERMARK_HEADER, refusal, refuse, watermark_key_id
+from .responses import (
+    SURFACE_OF_PATH,
+    WATERMARK_HEADER,
+    forwarded_body,
+    refusal,
+    refuse,
+    watermark_key_id,
+)
 from .serve import make_guard
 from .sse import Reassembler, Splitter, SSEError, output_tokens
 
@@ -210,14 +217,15 @@ class GuardMiddleware:
             await guard.finish(assessment, response=None, status=refused.status_code)
             await refused(scope, receive, send)
             return
-        content = raw  # passed down as received unless degraded
-        if decision.degrade is not None:
-            content = orjson.dumps(degrade_request(surface, orjson.loads(raw), decision.degrade))
+        via = guard.policy.watermark_via
+        content = forwarded_body(raw, assessment, via)
         inner = _inner_scope(
             scope,
             content if content is not raw else None,
             degrading=decision.degrade is not None,
-            watermark=watermark_key_id(assessment) if decision.watermark else None,
+            watermark=watermark_key_id(assessment)
+            if decision.watermark and "header" in via
+            else None,
         )
         exchange = _Exchange(guard, assessment, surface, send)
         try:

@@ -117,6 +117,10 @@ class Policy:
     registry: Path | None = None
     """The account registry (contract section 2): program, verification, trust, payment."""
     max_body_bytes: int = MAX_BODY_BYTES
+    watermark_via: tuple[Literal["header", "vllm_xargs"], ...] = ("header",)
+    """How the watermark key id reaches the model server: the ``x-distillguard-watermark-key``
+    header, and/or vLLM's per-request ``vllm_xargs`` (OpenAI surfaces), which vLLM hands to
+    logits processors (``distillguard.marks.vllm``)."""
     source: str = "<default>"
 
 
@@ -258,6 +262,7 @@ class _Reader:
                     "watchlist",
                     "registry",
                     "max_body_bytes",
+                    "watermark_via",
                 }
             ),
         )
@@ -290,8 +295,23 @@ class _Reader:
             max_body_bytes=int(self.number(top["max_body_bytes"], whole=True))
             if "max_body_bytes" in top
             else MAX_BODY_BYTES,
+            watermark_via=self.watermark_via(top["watermark_via"])
+            if "watermark_via" in top
+            else ("header",),
             source=self.source,
         )
+
+    def watermark_via(self, node: _Node) -> tuple[Literal["header", "vllm_xargs"], ...]:
+        out: list[Literal["header", "vllm_xargs"]] = []
+        for item in self.items(node):
+            out.append(
+                "header"
+                if self.string(item, ("header", "vllm_xargs")) == "header"
+                else "vllm_xargs"
+            )
+        if not out:
+            raise self.error(node, "must name header, vllm_xargs or both")
+        return tuple(dict.fromkeys(out))
 
     def rule(self, node: _Node) -> Rule:
         keys = self.mapping(node, frozenset({"name", "when", "action", "shadow"}))

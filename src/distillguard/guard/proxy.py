@@ -33,11 +33,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..errors import RecordError
-from .actions import EventDegrader, degrade_request, degrade_response
+from .actions import EventDegrader, degrade_response
 from .engine import Assessment, Guard
 from .responses import SURFACE_OF_PATH as SURFACE_OF_PATH
 from .responses import WATERMARK_HEADER as WATERMARK_HEADER
-from .responses import error_body, refusal, refuse, watermark_key_id
+from .responses import error_body, forwarded_body, refusal, refuse, watermark_key_id
 from .signup import SignupError
 from .sse import Reassembler, Splitter, SSEError, output_tokens
 
@@ -142,11 +142,10 @@ def build_app(
             response = refusal(surface, decision, status)
             await guard.finish(assessment, response=None, status=response.status_code)
             return response
-        content = raw  # forwarded as received unless degraded
-        if decision.degrade is not None:
-            content = orjson.dumps(degrade_request(surface, orjson.loads(raw), decision.degrade))
+        via = guard.policy.watermark_via
+        content = forwarded_body(raw, assessment, via)
         out_headers = _headers(request.headers)
-        if decision.watermark:
+        if decision.watermark and "header" in via:
             out_headers[WATERMARK_HEADER] = watermark_key_id(assessment)
         upstream_request = client.build_request(
             "POST",

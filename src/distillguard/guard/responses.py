@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
+import orjson
 from starlette.responses import JSONResponse
 
+from .actions import degrade_request
 from .decide import Decision
 from .engine import Assessment
 
@@ -23,6 +25,8 @@ SURFACE_OF_PATH: Final = {
 """The guarded API paths and the surface each speaks."""
 WATERMARK_HEADER: Final = "x-distillguard-watermark-key"
 """Request header that tells the model server which watermark key to embed."""
+WATERMARK_XARG: Final = "distillguard_watermark_key"
+"""The same, as a vLLM per-request argument (``vllm_xargs``; ``distillguard.marks.vllm``)."""
 _STATUS: Final = {"throttle": 429, "verify": 403, "block": 403}
 
 
@@ -70,3 +74,35 @@ def watermark_key_id(assessment: Assessment) -> str:
     if assessment.watermark_key is None:
         raise ValueError("the decision does not watermark this request")
     return assessment.watermark_key
+
+
+def set_watermark_xarg(surface: str, body: dict[str, Any], key_id: str | None) -> bool:
+    """Put ``key_id`` in the body's ``vllm_xargs`` (OpenAI surfaces), after removing any key id
+    a client put there itself: a client must not choose the key (it could sign its outputs
+    with another cluster's key). True if the body changed."""
+    if surface == "anthropic.messages":
+        return False
+    xargs = body.get("vllm_xargs")
+    changed = isinstance(xargs, dict) and xargs.pop(WATERMARK_XARG, None) is not None
+    if key_id is not None:
+        if not isinstance(xargs, dict):
+            xargs = body["vllm_xargs"] = {}
+        xargs[WATERMARK_XARG] = key_id
+        changed = True
+    return changed
+
+
+def forwarded_body(raw: bytes, assessment: Assessment, via: tuple[str, ...]) -> bytes:
+    """The request body to send on: as received, unless degraded, or carrying the watermark
+    key id in ``vllm_xargs`` (``via``), or carrying a key id a client put there (removed)."""
+    decision = assessment.decision
+    surface = str(assessment.record["surface"])
+    body: dict[str, Any] | None = None
+    if decision.degrade is not None:
+        body = degrade_request(surface, orjson.loads(raw), decision.degrade)
+    keyed = decision.watermark and "vllm_xargs" in via
+    if keyed or WATERMARK_XARG.encode() in raw:
+        body = body if body is not None else orjson.loads(raw)
+        if not set_watermark_xarg(surface, body, assessment.watermark_key if keyed else None):
+            return raw if decision.degrade is None else orjson.dumps(body)
+    return raw if body is None else orjson.dumps(body)
