@@ -98,3 +98,31 @@ def test_trusted_accounts_are_never_convicted(intel_dir: Any) -> None:
     scores.verdict[:] = ["benign"] * n
     intel.apply(graph, scores, attack, np.zeros(n, dtype=bool), clustered - 1)
     assert not attack.any() and "suspicious" in scores.verdict
+
+
+def test_a_store_hashed_under_another_key_is_told_why_nothing_matches(intel_dir: Any) -> None:
+    """Hashed artefacts are the store's keyed hashes: partners match them only when their
+    stores share the hash key. The bundle names the exporter's key check; a hunt over a
+    store ingested under another key says so instead of silently finding nothing."""
+    from distillguard.exchange import IngestOptions, ingest
+    from distillguard.intel import read_indicators
+
+    [bundle] = IntelStore(intel_dir).bundles()
+    reading = read_indicators(orjson.loads(bundle.read_bytes()), source=str(bundle))
+    hashed = [i for i in reading.indicators if i.digest is not None]
+    assert hashed and {i.value_key for i in hashed} == {Store(provider(1).store).key_check}
+    p2 = provider(2)
+    other = scratch("other-hash-key") / "store"
+    ingest(
+        [p2.traffic / "exchanges"],
+        other,
+        accounts=p2.traffic / "accounts.jsonl",
+        models=p2.traffic / "models.jsonl",
+        options=IngestOptions(workers=1, hash_key=b"another deployment's hash key"),
+    )
+    intel = SharedIntel.load(intel_dir, KEY)
+    hunt(Store(other), scratch("hunt-other-hash-key"), HuntOptions(intel=intel))
+    assert any("another store hash key" in w for w in intel.warnings)
+    same = SharedIntel.load(intel_dir, KEY)
+    hunt(Store(p2.store), scratch("hunt-same-hash-key"), HuntOptions(intel=same))
+    assert not any("store hash key" in w for w in same.warnings)

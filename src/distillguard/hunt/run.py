@@ -123,7 +123,9 @@ def hunt(
     )
     attack = np.asarray([v == "attack" for v in scores.verdict], dtype=bool)
     if options.intel is not None:  # shared intel: convicts matched accounts, feeds attribution
-        matched = options.intel.apply(graph, scores, attack, registry.trusted, links.cluster)
+        matched = options.intel.apply(
+            graph, scores, attack, registry.trusted, links.cluster, value_key=store.key_check
+        )
         indicators = [*indicators, *matched]
     step("campaigns")
     campaigns = build(

@@ -16,6 +16,7 @@ does (see ``vocabulary.SHARE_TYPES``).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 import stix2
 
+from ..exchange import Store
 from .hunted import Artefact, HuntedCampaign, hunted_campaigns
 from .keys import SharingKey
 from .validate import check_bundle
@@ -64,8 +66,11 @@ def _quote(value: str) -> str:
 class _Builder:
     """Collects one bundle's objects; ids come from ``new_id`` (uuid4, injectable)."""
 
-    def __init__(self, key: SharingKey, options: ExportOptions, now: datetime) -> None:
+    def __init__(
+        self, key: SharingKey, options: ExportOptions, now: datetime, value_key: str | None
+    ) -> None:
         self.key = key
+        self.value_key = value_key
         self.options = options
         self.now = _stamp(now)
         self.marking = TLP[options.tlp]
@@ -141,16 +146,23 @@ class _Builder:
             observable = self.sco("domain-name", value=a.value)
         else:
             digest = self.key.digest(a.kind, a.value)
+            value_key = (
+                f"{ARTEFACT_TYPE}:value_key = {_quote(self.value_key)} AND "
+                if self.value_key
+                else ""
+            )
             pattern = (
                 f"[{ARTEFACT_TYPE}:kind = {_quote(a.kind)} AND "
-                f"{ARTEFACT_TYPE}:key_id = {_quote(self.key.key_id)} AND "
+                f"{ARTEFACT_TYPE}:key_id = {_quote(self.key.key_id)} AND {value_key}"
                 f"{ARTEFACT_TYPE}:hmac = {_quote(digest)}]"
             )
+            extra = {"value_key": self.value_key} if self.value_key else {}
             observable = self.sco(
                 ARTEFACT_TYPE,
                 kind=a.kind,
                 key_id=self.key.key_id,
                 hmac=digest,
+                **extra,
                 extensions={EXTENSION_ID: {"extension_type": "new-sco"}},
             )
         ident = self.sdo(
@@ -217,11 +229,15 @@ def build_bundle(
     options: ExportOptions | None = None,
     *,
     now: datetime | None = None,
+    value_key: str | None = None,
 ) -> dict[str, Any]:
     """The bundle of ``campaigns`` (those at ``min_confidence`` or more); checked by the
-    OASIS validator before it is returned, so a bundle that leaves always validates."""
+    OASIS validator before it is returned, so a bundle that leaves always validates.
+    ``value_key`` is the check of the hash key the store hashed the values under
+    (``Store.key_check``), carried so a partner whose store uses another key is told why
+    nothing matches."""
     options = options or ExportOptions()
-    builder = _Builder(key, options, now or datetime.now(UTC))
+    builder = _Builder(key, options, now or datetime.now(UTC), value_key)
     for c in campaigns:
         if c.confidence >= options.min_confidence and c.artefacts:
             builder.campaign(c)
@@ -243,7 +259,10 @@ def export_hunt(
     step = progress or (lambda _: None)
     step("reading the hunt's artefacts")
     campaigns = hunted_campaigns(hunt_dir, store)
+    value_key: str | None = Store(store if store is not None else hunt_dir / "store").key_check
+    if not re.fullmatch(r"[0-9a-f]{8}", value_key or ""):
+        value_key = None  # a store written before stores recorded their key check
     step("building and validating the bundle")
-    bundle = build_bundle(campaigns, key, options)
+    bundle = build_bundle(campaigns, key, options, value_key=value_key)
     out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n")
     return bundle

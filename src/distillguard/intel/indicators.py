@@ -22,6 +22,7 @@ from .vocabulary import ARTEFACT_KINDS, ARTEFACT_TYPE
 
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _HEX16: Final = re.compile(r"[0-9a-f]{16}")
+_HEX8: Final = re.compile(r"[0-9a-f]{8}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class SharedIndicator:
     kind: str
     key_id: str | None
     digest: str | None
+    value_key: str | None  # the exporter's store hash key check, when the bundle says
     value: str | None
     campaign: str  # the partner's campaign name
     actor: str | None
@@ -69,17 +71,19 @@ def _shape(pattern: str) -> tuple[str, dict[str, str]] | None:
 
 def _artefact(
     kind: str, fields: Mapping[str, str], where: str, source: str
-) -> tuple[str, str | None, str | None, str | None] | None:
-    """(kind, key id, digest, clear value) of a pattern, or None when it is no artefact."""
+) -> tuple[str, str | None, str | None, str | None, str | None] | None:
+    """(kind, key id, digest, value key, clear value) of a pattern, or None when it is no
+    artefact."""
     if kind == "autonomous-system" and set(fields) == {"number"} and fields["number"].isdigit():
-        return "asn", None, None, fields["number"]
+        return "asn", None, None, None, fields["number"]
     if kind == "domain-name" and set(fields) == {"value"}:
-        return "email_domain", None, None, fields["value"].lower()
+        return "email_domain", None, None, None, fields["value"].lower()
     if kind != ARTEFACT_TYPE:
         return None
-    if set(fields) != {"kind", "key_id", "hmac"}:
+    if not {"kind", "key_id", "hmac"} <= set(fields) <= {"kind", "key_id", "hmac", "value_key"}:
         raise BundleError(
-            f"{ARTEFACT_TYPE} pattern needs kind, key_id and hmac, has {sorted(fields)}",
+            f"{ARTEFACT_TYPE} pattern needs kind, key_id and hmac (and may have value_key), "
+            f"has {sorted(fields)}",
             source=source,
             where=f"{where} field pattern",
         )
@@ -93,7 +97,12 @@ def _artefact(
             source=source,
             where=f"{where} field pattern",
         )
-    return fields["kind"], fields["key_id"], fields["hmac"], None
+    value_key = fields.get("value_key")
+    if value_key is not None and not _HEX8.fullmatch(value_key):
+        raise BundleError(
+            "value_key must be 8 lower-case hex digits", source=source, where=f"{where} pattern"
+        )
+    return fields["kind"], fields["key_id"], fields["hmac"], value_key, None
 
 
 def read_indicators(bundle: Mapping[str, Any], *, source: str) -> Reading:
@@ -130,12 +139,13 @@ def read_indicators(bundle: Mapping[str, Any], *, source: str) -> Reading:
             continue
         actor = linked(target["id"], ("intrusion-set", "threat-actor"))
         producer = by_id.get(o.get("created_by_ref", ""))
-        kind, key_id, digest, value = artefact
+        kind, key_id, digest, value_key, value = artefact
         found.append(
             SharedIndicator(
                 kind=kind,
                 key_id=key_id,
                 digest=digest,
+                value_key=value_key,
                 value=value,
                 campaign=str(target.get("name", target["id"])),
                 actor=str(actor["name"]) if actor else None,

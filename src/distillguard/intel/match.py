@@ -30,7 +30,7 @@ from ..hunt.linking import KIND_WEIGHT, LINK_THRESHOLD
 from ..hunt.scoring import Scores
 from .indicators import SharedIndicator
 from .keys import SharingKey
-from .store import IntelStore, key_warnings
+from .store import IntelStore, key_warnings, value_key_warnings
 from .vocabulary import ARTEFACT_KINDS
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class SharedIntel:
             elif i.value is not None:
                 self._clear.setdefault((i.kind, i.value), []).append(i)
         self.indicators = len(indicators)
+        self._indicators = tuple(indicators)
         self.warnings = key_warnings(tuple(indicators), key)
         self.report = MatchReport()
 
@@ -87,6 +88,8 @@ class SharedIntel:
         attack: npt.NDArray[np.bool_],
         trusted: npt.NDArray[np.bool_],
         cluster: npt.NDArray[np.int64],
+        *,
+        value_key: str | None = None,
     ) -> list[dict[str, Any]]:
         """Convict the accounts that partners' indicators tie to a campaign (``attack`` and
         ``scores`` are updated in place) and return those indicators in the hunt's
@@ -95,6 +98,8 @@ class SharedIntel:
         A campaign is made of linked accounts, so only an account in a cluster (``cluster``
         at least 0) becomes ``attack``; a matched account linked to nobody yet becomes
         ``suspicious``, with the same reason, until its partners show up."""
+        if value_key is not None:
+            self.warnings = [*self.warnings, *value_key_warnings(self._indicators, value_key)]
         for warning in self.warnings:
             log.warning("shared intel: %s", warning)
         found = self.matches(graph)

@@ -52,6 +52,22 @@ def key_warnings(indicators: tuple[SharedIndicator, ...], key: SharingKey | None
     ]
 
 
+def value_key_warnings(indicators: tuple[SharedIndicator, ...], value_key: str) -> list[str]:
+    """Why hashed indicators cannot match this store: the exporter's store hashed its values
+    under another hash key (``DISTILLGUARD_HASH_KEY``), so the same artefact has another
+    value there. Clear values (ASNs, e-mail domains) still match."""
+    other: dict[str, int] = {}
+    for i in indicators:
+        if i.value_key is not None and i.value_key != value_key:
+            other[i.value_key] = other.get(i.value_key, 0) + 1
+    return [
+        f"{n} indicators were computed from values hashed under another store hash key (check "
+        f"{check}, this store's is {value_key}): hashed artefacts match only when partners "
+        "ingest with the same DISTILLGUARD_HASH_KEY"
+        for check, n in sorted(other.items())
+    ]
+
+
 class IntelStore:
     """A folder of imported bundles."""
 

@@ -21,6 +21,7 @@ ARTEFACT_TYPE: Final = "x-distillguard-artefact"
 EXTENSION_ID: Final = "extension-definition--1a29f7b7-bf55-4d70-9dc0-1851cac7d9c3"
 AUTHOR_ID: Final = "identity--7a586187-b442-4bbf-a4a6-bf0ef13ca980"
 _STAMP: Final = "2026-01-01T00:00:00.000Z"
+_EXTENSION_STAMP: Final = "2026-11-29T00:00:00.000Z"  # version 1.1.0: value_key
 
 AUTHOR: Final[Mapping[str, Any]] = {
     "type": "identity",
@@ -39,7 +40,7 @@ EXTENSION: Final[Mapping[str, Any]] = {
     "id": EXTENSION_ID,
     "created_by_ref": AUTHOR_ID,
     "created": _STAMP,
-    "modified": _STAMP,
+    "modified": _EXTENSION_STAMP,
     "name": "distillguard artefact",
     "description": (
         "An account-level artefact of an API distillation campaign (payment, request "
@@ -49,9 +50,11 @@ EXTENSION: Final[Mapping[str, Any]] = {
     "schema": (
         f"{ARTEFACT_TYPE}: kind (string, one of the artefact kinds of distillguard's "
         "docs/intel.md), key_id (string: 16 hex digits naming the sharing key), hmac "
-        "(string: 64 hex digits, HMAC-SHA256 under the sharing key of kind, U+001F, value)."
+        "(string: 64 hex digits, HMAC-SHA256 under the sharing key of kind, U+001F, value), "
+        "value_key (optional string: 8 hex digits naming the key the exporter's store hashed "
+        "values under; digests of hashed values match only between equal value keys)."
     ),
-    "version": "1.0.0",
+    "version": "1.1.0",
     "extension_types": ["new-sco"],
 }
 
