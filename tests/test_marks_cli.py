@@ -94,3 +94,58 @@ def test_detect_and_forensics_commands(secret_file: Path, tmp_path: Path) -> Non
         marks_app, ["detect", str(tmp_path / "missing.jsonl"), *common, str(secret_file)]
     )
     assert bad.exit_code == 2 and "missing.jsonl" in bad.output
+
+
+def test_forensics_writes_the_evidence_page(secret_file: Path, tmp_path: Path) -> None:
+    (tmp_path / "suspect.txt").write_text("a suspect wrote this text, nothing more " * 20)
+    page = tmp_path / "evidence.html"
+    args = ["forensics", str(tmp_path / "suspect.txt"), "--scope", "cluster:c-9"]
+    result = runner.invoke(
+        marks_app, [*args, "--secret-file", str(secret_file), "--html", str(page)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    html = page.read_text()
+    assert report["trained_on_marked_text"] is False and "no evidence of training" in html
+    assert report["inputs"]["suspect_texts"]["sha256"] in html
+    assert "a suspect wrote" not in html  # fingerprints, not texts
+    assert secret_file.read_text().strip() not in html + result.output
+    bad = runner.invoke(
+        marks_app,
+        [*args, "--secret-file", str(secret_file), "--html", str(tmp_path / "no" / "x.html")],
+    )
+    assert bad.exit_code == 2 and "x.html" in bad.output
+
+
+def test_forensics_of_open_weights(secret_file: Path, tmp_path: Path) -> None:
+    """--model reads a transformers model directory: a random tiny GPT-2 is not guilty."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=256,
+        n_positions=64,
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "suspect")
+    (tmp_path / "ours.txt").write_text("our marked answer, long enough to span chunks " * 4)
+    args = ["forensics", str(tmp_path / "ours.txt"), "--scope", "cluster:c-9"]
+    common = ["--secret-file", str(secret_file), "--model", str(tmp_path / "suspect")]
+    result = runner.invoke(marks_app, [*args, *common])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # loading the model may report progress on stderr
+    assert report["mode"] == "predictions" and report["suspect_tokens"] == 4 * 46
+    assert report["trained_on_marked_text"] is False and report["pairs_distinct"] > 0
+    missing = runner.invoke(
+        marks_app, [*args, "--secret-file", str(secret_file), "--model", str(tmp_path / "no")]
+    )
+    assert missing.exit_code == 2 and "not a directory holding" in " ".join(missing.output.split())
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(
+        marks_app, [*args, "--secret-file", str(secret_file), "--model", str(tmp_path / "empty")]
+    )
+    assert empty.exit_code == 2 and "not a transformers causal LM" in " ".join(empty.output.split())

@@ -148,7 +148,9 @@ def test_public_surface() -> None:
         "GumbelGeneration", "GumbelSampler", "HFTokenizer", "KeyEvidence", "Keyring",
         "MarkError", "MarkKey", "MarkKeyError", "MasterSecret", "NGram", "Pairs", "Scheme",
         "TokenError", "Tokenizer", "VocabPRF", "context_hash", "epoch_of", "greenlist_p",
-        "gumbel_p", "investigate", "plain_sample", "scope_for", "splitmix",
+        "gumbel_p", "investigate", "plain_sample", "scope_for", "splitmix", "PROBES",
+        "CanaryFinding", "CanarySet", "Probe", "Reply", "at_least", "probe", "fingerprint",
+        "render_evidence", "Predict", "hf_predict", "investigate_predictions",
     }  # fmt: skip
     for name in marks.__all__:
         assert hasattr(marks, name), name

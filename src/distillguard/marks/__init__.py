@@ -3,12 +3,18 @@
 ``keys`` derives per-cluster, per-account, per-epoch keys from one master secret; ``gumbel``
 (distortion-free sampling) and ``greenlist`` (biased logits, for greedy traffic) embed a key
 while generating; ``detect`` gives exact p-values that a text carries a key; ``forensics``
-tests whether a suspect model learned from our marked outputs.
+tests whether a suspect model learned from our marked outputs (from its texts, or from its
+next-token predictions on ours), ``evidence`` writes the page an analyst reads, and
+``canaries`` probes a suspect endpoint for answers only one cluster was served. ``hf`` and
+``vllm`` (optional extras) embed keys inside transformers and vLLM.
 """
 
+from .canaries import PROBES, CanaryFinding, CanarySet, Probe, Reply, at_least, probe
 from .detect import ALPHA, Detection, Detector, KeyEvidence, greenlist_p, gumbel_p
 from .errors import MarkError, MarkKeyError, TokenError
-from .forensics import Emitted, Finding, investigate
+from .evidence import Finding, fingerprint
+from .evidence import render as render_evidence
+from .forensics import Emitted, Predict, hf_predict, investigate, investigate_predictions
 from .greenlist import GreenListGeneration, GreenListSampler
 from .gumbel import GumbelGeneration, GumbelSampler, plain_sample
 from .keys import (
@@ -28,9 +34,12 @@ from .types import CONTEXT_WIDTH, SCHEMES, Scheme
 __all__ = [
     "ALPHA",
     "CONTEXT_WIDTH",
+    "PROBES",
     "SCHEMES",
     "SECRET_ENV",
     "ByteTokenizer",
+    "CanaryFinding",
+    "CanarySet",
     "Detection",
     "Detector",
     "Emitted",
@@ -48,16 +57,25 @@ __all__ = [
     "MasterSecret",
     "NGram",
     "Pairs",
+    "Predict",
+    "Probe",
+    "Reply",
     "Scheme",
     "TokenError",
     "Tokenizer",
     "VocabPRF",
+    "at_least",
     "context_hash",
     "epoch_of",
+    "fingerprint",
     "greenlist_p",
     "gumbel_p",
+    "hf_predict",
     "investigate",
+    "investigate_predictions",
     "plain_sample",
+    "probe",
+    "render_evidence",
     "scope_for",
     "splitmix",
 ]

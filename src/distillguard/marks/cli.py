@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import orjson
 import typer
 from rich.console import Console
 
 from ..errors import DistillguardError, InputError
+from .canaries import CanarySet, probe
 from .detect import ALPHA, Detector
-from .forensics import Emitted, investigate
+from .errors import MarkError
+from .evidence import render
+from .forensics import Emitted, hf_predict, investigate, investigate_predictions
 from .keys import ACTIVE_EPOCHS, EPOCH_DAYS, Keyring, MarkKey, MasterSecret
 from .tokens import ByteTokenizer, HFTokenizer, Tokenizer
 from .types import CONTEXT_WIDTH
@@ -61,8 +64,12 @@ def _fail(error: DistillguardError) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _master(secret_file: Path | None) -> MasterSecret:
+    return MasterSecret.from_file(secret_file) if secret_file else MasterSecret.from_env()
+
+
 def _keyring(secret_file: Path | None, epoch_days: int, active_epochs: int) -> Keyring:
-    master = MasterSecret.from_file(secret_file) if secret_file else MasterSecret.from_env()
+    master = _master(secret_file)
     return Keyring(master, epoch_days=epoch_days, active_epochs=active_epochs)
 
 
@@ -160,7 +167,10 @@ def detect_command(
 
 @marks_app.command("forensics")
 def forensics_command(
-    suspect: Annotated[list[Path], typer.Argument(help="Text the suspect model generated.")],
+    suspect: Annotated[
+        list[Path],
+        typer.Argument(help="Text the suspect generated (with --model: our marked texts)."),
+    ],
     scope: Scopes = None,
     key_id: KeyIds = None,
     emitted: Annotated[
@@ -176,21 +186,112 @@ def forensics_command(
     alpha: Annotated[float, typer.Option()] = ALPHA,
     epoch_days: Annotated[int, typer.Option()] = EPOCH_DAYS,
     active_epochs: Annotated[int, typer.Option()] = ACTIVE_EPOCHS,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Open weights: the suspect's transformers model directory."),
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write the evidence page here.")] = None,
 ) -> None:
-    """Was the suspect trained on our marked text? One JSON report, naming the key."""
+    """Was the suspect trained on our marked text? One JSON report, naming the key.
+
+    Without --model the files hold text the suspect generated; with --model they hold our
+    marked texts, and the suspect's next-token predictions on them are tested.
+    """
     try:
         keys = _keys(_keyring(secret_file, epoch_days, active_epochs), scope, key_id)
         tok = _tokenizer(tokenizer)
         texts = [tok.encode(t) for path in suspect for t in read_texts(path, field)]
         given = [tok.encode(t) for path in prompts or () for t in read_texts(path, field)]
-        finding = investigate(
-            texts,
-            keys,
-            Emitted.load(emitted) if emitted else None,
-            vocab_size=tok.vocab_size,
-            context_width=context_width,
-            prompts=given,
-        )
-        typer.echo(orjson.dumps(finding.to_json(alpha), option=orjson.OPT_INDENT_2))
+        record = Emitted.load(emitted) if emitted else None
+        options: dict[str, Any] = {"context_width": context_width, "prompts": given}
+        if model is None:
+            finding = investigate(texts, keys, record, vocab_size=tok.vocab_size, **options)
+        else:
+            suspect_model = _load_model(model)
+            vocab = max(tok.vocab_size, int(suspect_model.config.vocab_size))
+            predict = hf_predict(suspect_model)
+            finding = investigate_predictions(
+                texts, predict, keys, record, vocab_size=vocab, **options
+            )
+        report = finding.to_json(alpha)
+        if html is not None:
+            try:
+                html.write_text(render(report), encoding="utf-8")
+            except OSError as error:
+                raise InputError(f"{html}: {error.strerror or error}") from None
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     except DistillguardError as error:
         raise _fail(error) from error
+
+
+def _load_model(path: Path) -> Any:
+    """A transformers causal LM from a local directory (never the network), in evaluation
+    mode; needs the ``marks-hf`` extra."""
+    if not path.is_dir():
+        raise InputError(f"{path}: not a directory holding a transformers model")
+    try:
+        from transformers import AutoModelForCausalLM
+    except ImportError:
+        raise MarkError(
+            "--model needs the marks-hf extra: pip install 'distillguard[marks-hf]'"
+        ) from None
+    try:
+        loaded: Any = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise MarkError(f"{path}: not a transformers causal LM ({error})") from None
+    return loaded.eval()
+
+
+canaries_app = typer.Typer(
+    help="Canary answers for attack clusters, and probing a suspect endpoint for them.",
+    no_args_is_help=True,
+)
+marks_app.add_typer(canaries_app, name="canaries")
+
+
+def _sets(secret_file: Path | None, scopes: list[str] | None) -> list[CanarySet]:
+    if not scopes:
+        raise InputError("give at least one --scope (a high-confidence attack cluster)")
+    master = _master(secret_file)
+    return [CanarySet.derive(master, name) for name in dict.fromkeys(scopes)]
+
+
+@canaries_app.command("make")
+def canaries_make_command(scope: Scopes = None, secret_file: SecretFile = None) -> None:
+    """Print each scope's canary answers to the probe prompts (one JSON line per scope),
+    for the guard to serve to that cluster only. Keep them from the cluster."""
+    try:
+        for canaries in _sets(secret_file, scope):
+            typer.echo(orjson.dumps(canaries.to_json()))
+    except DistillguardError as error:
+        raise _fail(error) from error
+
+
+@canaries_app.command("probe")
+def canaries_probe_command(
+    endpoint: Annotated[str, typer.Argument(help="OpenAI-compatible base URL, e.g. .../v1.")],
+    model: Annotated[str, typer.Option(help="Model name to ask.")],
+    scope: Scopes = None,
+    secret_file: SecretFile = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the endpoint's API key.")
+    ] = "OPENAI_API_KEY",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 30.0,
+    alpha: Annotated[float, typer.Option()] = ALPHA,
+) -> None:
+    """Ask the suspect every probe; did it learn a scope's canaries? One JSON report.
+
+    Exits with status 1 when the endpoint answered no probe (no evidence either way)."""
+    try:
+        sets = _sets(secret_file, scope)
+        found = probe(
+            endpoint, sets, model=model, api_key=os.environ.get(api_key_env), timeout=timeout
+        )
+    except DistillguardError as error:
+        raise _fail(error) from error
+    report = found.to_json(alpha)
+    typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if found.answered == 0:
+        first = report["unanswered"][0]["error"] if report["unanswered"] else "no probe"
+        console.print(f"[red]error:[/red] the endpoint answered no probe ({first})")
+        raise typer.Exit(1)
