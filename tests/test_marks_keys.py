@@ -150,7 +150,7 @@ def test_public_surface() -> None:
         "TokenError", "Tokenizer", "VocabPRF", "context_hash", "epoch_of", "greenlist_p",
         "gumbel_p", "investigate", "plain_sample", "scope_for", "splitmix", "PROBES",
         "CanaryFinding", "CanarySet", "Probe", "Reply", "at_least", "probe", "fingerprint",
-        "render_evidence", "Predict", "hf_predict", "investigate_predictions",
+        "render_evidence", "Predict", "hf_predict", "investigate_predictions", "TiktokenTokenizer",
     }  # fmt: skip
     for name in marks.__all__:
         assert hasattr(marks, name), name

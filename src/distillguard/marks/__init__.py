@@ -28,7 +28,7 @@ from .keys import (
 from .ngram import NGram
 from .pairs import Pairs
 from .prf import VocabPRF, context_hash, splitmix
-from .tokens import ByteTokenizer, HFTokenizer, Tokenizer
+from .tokens import ByteTokenizer, HFTokenizer, TiktokenTokenizer, Tokenizer
 from .types import CONTEXT_WIDTH, SCHEMES, Scheme
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "Probe",
     "Reply",
     "Scheme",
+    "TiktokenTokenizer",
     "TokenError",
     "Tokenizer",
     "VocabPRF",

@@ -24,7 +24,7 @@ from .errors import MarkError
 from .evidence import render
 from .forensics import Emitted, hf_predict, investigate, investigate_predictions
 from .keys import ACTIVE_EPOCHS, EPOCH_DAYS, Keyring, MarkKey, MasterSecret
-from .tokens import ByteTokenizer, HFTokenizer, Tokenizer
+from .tokens import ByteTokenizer, HFTokenizer, TiktokenTokenizer, Tokenizer
 from .types import CONTEXT_WIDTH
 
 EXIT_USAGE: Final = 2
@@ -53,7 +53,10 @@ KeyIds = Annotated[
 ]
 TokenizerFile = Annotated[
     Path | None,
-    typer.Option(help="The model's tokenizer.json (default: UTF-8 bytes)."),
+    typer.Option(
+        help="The model's tokenizer.json, or tiktoken:NAME for a tiktoken encoding "
+        "(default: UTF-8 bytes)."
+    ),
 ]
 Width = Annotated[int, typer.Option(help="Context width h the watermark used.")]
 Field = Annotated[str, typer.Option(help="Text field of *.jsonl inputs.")]
@@ -79,7 +82,11 @@ def _keys(ring: Keyring, scopes: list[str] | None, key_ids: list[str] | None) ->
 
 
 def _tokenizer(path: Path | None) -> Tokenizer:
-    return ByteTokenizer() if path is None else HFTokenizer.from_file(path)
+    if path is None:
+        return ByteTokenizer()
+    if str(path).startswith("tiktoken:"):
+        return TiktokenTokenizer.named(str(path).removeprefix("tiktoken:"))
+    return HFTokenizer.from_file(path)
 
 
 def read_texts(path: Path, field: str) -> list[str]:

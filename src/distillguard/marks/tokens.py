@@ -71,6 +71,45 @@ class HFTokenizer:
         return str(self._tokenizer.decode(list(ids)))
 
 
+class TiktokenTokenizer:
+    """A ``tiktoken`` encoding (OpenAI's byte-pair encodings: ``cl100k_base``,
+    ``o200k_base``, ...). Special-token text is encoded as plain text, never refused: a
+    suspect's output may contain it."""
+
+    __slots__ = ("_encoding",)
+
+    def __init__(self, encoding: Any) -> None:
+        self._encoding = encoding
+
+    @classmethod
+    def named(cls, name: str) -> TiktokenTokenizer:
+        """The encoding called ``name``. tiktoken downloads encodings it has not cached
+        (``$TIKTOKEN_CACHE_DIR``); without the network an uncached one is a clear error."""
+        try:
+            import tiktoken
+        except ImportError as error:
+            raise MarkError("tiktoken encodings need the 'tiktoken' package") from error
+        try:
+            return cls(tiktoken.get_encoding(name))
+        except ValueError as error:
+            raise MarkError(f"unknown tiktoken encoding {name!r} ({error})") from None
+        except Exception as error:  # network and cache failures come as several types
+            raise MarkError(
+                f"tiktoken encoding {name!r} is not available here ({type(error).__name__}); "
+                "point $TIKTOKEN_CACHE_DIR at a folder that holds it"
+            ) from None
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._encoding.n_vocab)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._encoding.encode(text, disallowed_special=()))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self._encoding.decode(list(ids)))
+
+
 def as_ids(
     tokens: Sequence[int] | NDArray[np.integer[Any]], vocab_size: int, where: str
 ) -> NDArray[np.int64]:
