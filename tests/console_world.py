@@ -78,6 +78,20 @@ def store(tmp_path: Path, hunt_output: Path, users_db: Path) -> Path:
     return make_store(tmp_path / "store", hunt_output, users_db)
 
 
+def make_full_store(target: Path, hunt: Path, users: Path) -> Path:
+    """A store folder as ``distillguard hunt`` leaves it when it ingests logs itself: the
+    hunt's files, the exchange store in ``store/``, and the simulator's ``labels.csv``."""
+    make_store(target, hunt, users)
+    shutil.copytree(hunt.parent / "store", target / "store")
+    shutil.copy(hunt.parent / "traffic" / "labels.csv", target / "labels.csv")
+    return target
+
+
+@pytest.fixture
+def full_store(tmp_path: Path, hunt_output: Path, users_db: Path) -> Path:
+    return make_full_store(tmp_path / "store", hunt_output, users_db)
+
+
 def campaigns(store: Path) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = orjson.loads((store / "campaigns.json").read_bytes())["campaigns"]
     return found

@@ -3,13 +3,15 @@
 Analysts log in, triage campaigns ranked by risk, read the evidence, and decide each case;
 a decision is written to the guard's watchlist and remembered, with the evidence as it
 stood, in an append-only history. ``create_app(store)`` builds the application;
-``add_user`` adds someone who may log in.
+``add_user`` adds someone who may log in; ``backtest`` reruns the hunt over stored history
+with a candidate operating point or rule change and says whose verdict would change.
 """
 
 from __future__ import annotations
 
 from .app import create_app
-from .errors import CaseError, ConsoleError, StoreError, UserError
+from .backtest import BacktestOptions, BacktestResult, backtest
+from .errors import BacktestError, CaseError, ConsoleError, ExportError, StoreError, UserError
 from .types import CASE_STATES, ENFORCE_ACTIONS, ROLES, CaseState, EnforceAction, Role
 from .users import User, add_user
 
@@ -17,14 +19,19 @@ __all__ = [
     "CASE_STATES",
     "ENFORCE_ACTIONS",
     "ROLES",
+    "BacktestError",
+    "BacktestOptions",
+    "BacktestResult",
     "CaseError",
     "CaseState",
     "ConsoleError",
     "EnforceAction",
+    "ExportError",
     "Role",
     "StoreError",
     "User",
     "UserError",
     "add_user",
+    "backtest",
     "create_app",
 ]

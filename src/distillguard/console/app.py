@@ -16,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import auth_views, case_views, pages
+from . import auth_views, case_views, pages, tool_views
 from .cases import Cases
 from .db import DATABASE, Database, load_secret
 from .errors import StoreError
+from .forensics import Reports
 from .hunt_index import LiveIndex
+from .jobs import Backtests
 from .security import SecurityHeaders
 from .session import MAX_AGE, Sessions, derive
 from .tokens import Tokens
@@ -56,11 +58,17 @@ def create_app(
         index=LiveIndex(store, derive(secret, "account")),
         env=templates(),
         secure_cookie=secure_cookie,
+        backtests=Backtests(store, db),
+        reports=Reports(store),
     )
     css = (STATIC / "console.css").read_bytes()
 
     async def stylesheet(request: Request) -> Response:
         return Response(css, media_type="text/css")
+
+    async def favicon(request: Request) -> Response:
+        # Browsers ask for it on every site; an empty answer keeps their consoles clean.
+        return Response(status_code=204)
 
     routes = [
         Route("/", pages.home),
@@ -71,12 +79,18 @@ def create_app(
         Route("/campaigns/{campaign:path}", pages.campaign),
         Route("/accounts/{key}", pages.account),
         Route("/cases", case_views.change_case, methods=["POST"]),
+        Route("/export", tool_views.export, methods=["POST"]),
+        Route("/backtests", tool_views.backtests_page, methods=["GET"]),
+        Route("/backtests", tool_views.start_backtest, methods=["POST"]),
+        Route("/backtests/{job}", tool_views.backtest_page),
+        Route("/forensics", tool_views.forensics_page),
         Route("/decisions/{decision}", pages.decision),
         Route("/audit", pages.audit_page),
         Route("/rules", pages.rules),
         Route("/admin/users", auth_views.users_page, methods=["GET"]),
         Route("/admin/users", auth_views.users_change, methods=["POST"]),
         Route("/static/console.css", stylesheet),
+        Route("/favicon.ico", favicon),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.console = console

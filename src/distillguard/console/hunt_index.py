@@ -116,6 +116,7 @@ class HuntIndex:
         self.by_key: dict[str, AccountRow] = {}
         self.reason_counts: Counter[str] = Counter()
         self.reason_by_verdict: dict[str, Counter[str]] = defaultdict(Counter)
+        self.operating_point: dict[str, Any] = {}
         self._read_campaigns(folder / CAMPAIGNS)
         self._read_accounts(folder / ACCOUNTS)
         self.campaigns.sort(key=lambda c: (-c.risk, -c.exchanges, c.id))
@@ -142,6 +143,8 @@ class HuntIndex:
         except (OSError, orjson.JSONDecodeError) as exc:
             raise StoreError(f"{path}: cannot read campaigns ({exc})") from None
         items = document.get("campaigns") if isinstance(document, dict) else None
+        point = document.get("operating_point") if isinstance(document, dict) else None
+        self.operating_point = point if isinstance(point, dict) else {}
         if not isinstance(items, list):
             raise StoreError(f"{path}: no campaigns list")
         for i, raw in enumerate(items):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from starlette.requests import Request
@@ -17,6 +17,8 @@ from .charts import artefact_graph, capability_bars, timeline
 from .types import CASE_STATES, ENFORCE_ACTIONS
 from .web import Ctx, endpoint
 
+INTEL_MATCH: Final = "INTEL_MATCH"
+"""The reason code of an account that matched a partner's shared indicators."""
 PAGE_SIZE: Final = 50
 ACCOUNTS_SHOWN: Final = 200
 
@@ -24,6 +26,25 @@ ACCOUNTS_SHOWN: Final = 200
 def _page(request: Request) -> int:
     text = request.query_params.get("page", "1")
     return int(text) if text.isdigit() and 0 < len(text) < 7 and int(text) > 0 else 1
+
+
+def _attribution(raw: object) -> dict[str, Any] | None:
+    """The hunt's attribution (known-actor file or partners' shared intel), made safe to
+    show: the actor, the indicator set and the matched artefacts (kinds, hashed values)."""
+    if not isinstance(raw, dict) or not raw:
+        return None
+    matched = raw.get("matched")
+    items = [m for m in matched if isinstance(m, dict)] if isinstance(matched, list) else []
+    return {
+        "actor": str(raw.get("actor") or ""),
+        "source": str(raw.get("indicator_set") or ""),
+        "matched": [(str(m.get("kind", "")), str(m.get("value", ""))) for m in items[:64]],
+        "other": orjson.dumps(
+            {k: v for k, v in raw.items() if k not in ("actor", "indicator_set", "matched")}
+        ).decode()
+        if set(raw) - {"actor", "indicator_set", "matched"}
+        else "",
+    }
 
 
 async def home(request: Request) -> Response:
@@ -71,9 +92,9 @@ async def campaign(request: Request, ctx: Ctx) -> Response:
         accounts=accounts[:ACCOUNTS_SHOWN],
         account_total=len(accounts),
         evidence=[str(e) for e in evidence] if isinstance(evidence, list) else [],
-        attribution=orjson.dumps(found.raw.get("attribution")).decode()
-        if found.raw.get("attribution")
-        else "",
+        attribution=_attribution(found.raw.get("attribution")),
+        intel_accounts=sum(1 for a in accounts if INTEL_MATCH in a.reasons),
+        reports=ctx.console.reports.for_clusters(found.clusters),
         timeline=timeline(found.raw, found.first_seen, found.last_seen, found.exchanges),
         capabilities=capability_bars(found.capabilities),
         graph=artefact_graph(found.raw, len(found.accounts)),

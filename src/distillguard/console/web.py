@@ -27,7 +27,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from .audit import record
 from .cases import Cases
 from .db import Database
+from .forensics import Reports
 from .hunt_index import LiveIndex
+from .jobs import Backtests
 from .session import COOKIE, Session, Sessions
 from .tokens import Tokens
 from .types import Role, role_at_least
@@ -82,6 +84,8 @@ class Console:
     index: LiveIndex
     env: Environment
     secure_cookie: bool
+    backtests: Backtests
+    reports: Reports
     failures: defaultdict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     """Recent failed log-ins per user name (in memory: a restart forgets them)."""
 
