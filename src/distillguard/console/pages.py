@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from ..types import CAPABILITIES
-from . import audit
+from . import audit, history
 from .charts import artefact_graph, capability_bars, timeline
 from .types import CASE_STATES, ENFORCE_ACTIONS
 from .web import Ctx, endpoint
@@ -98,6 +98,7 @@ async def campaign(request: Request, ctx: Ctx) -> Response:
         timeline=timeline(found.raw, found.first_seen, found.last_seen, found.exchanges),
         capabilities=capability_bars(found.capabilities),
         graph=artefact_graph(found.raw, len(found.accounts)),
+        examples=history.examples(ctx.console.store, [a.account_id for a in accounts]),
         states=[s for s in CASE_STATES if s != "new"],
         actions=ENFORCE_ACTIONS,
         users=[u.name for u in ctx.console.users.all() if not u.disabled],
@@ -110,7 +111,22 @@ async def account(request: Request, ctx: Ctx) -> Response:
     found = index.by_key.get(request.path_params["key"])
     if found is None:
         return PlainTextResponse("no such account", status_code=404)
-    return ctx.render("account.html", a=found, campaign=index.by_campaign.get(found.campaign_id))
+    days = history.activity(ctx.console.store, found.account_id)
+    return ctx.render(
+        "account.html",
+        a=found,
+        campaign=index.by_campaign.get(found.campaign_id),
+        timeline=timeline(
+            {"timeline": {"bucket": "day", "points": [[d, n] for d, n in days]}},
+            "",
+            "",
+            found.exchanges,
+        )
+        if days
+        else None,
+        examples=history.examples(ctx.console.store, [found.account_id]),
+        has_store=history.has_store(ctx.console.store),
+    )
 
 
 @endpoint("viewer")
