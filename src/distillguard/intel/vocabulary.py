@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from stix2.v21 import TLP_AMBER, TLP_GREEN, TLP_RED, TLP_WHITE
 
@@ -69,17 +69,7 @@ ArtefactKind = Literal[
     "signup_network",
     "asn",
 ]
-ARTEFACT_KINDS: Final[tuple[ArtefactKind, ...]] = (
-    "payment",
-    "harness",
-    "template",
-    "system_prompt",
-    "email_domain",
-    "client",
-    "ip_network",
-    "signup_network",
-    "asn",
-)
+ARTEFACT_KINDS: Final[tuple[ArtefactKind, ...]] = get_args(ArtefactKind)
 """The hunt's artefact kinds that are worth sharing. ``signup_burst`` is not: a sign-up
 hour on one provider says nothing on another."""
 INFRASTRUCTURE_KINDS: Final = frozenset({"ip_network", "signup_network", "asn"})

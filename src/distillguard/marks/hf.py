@@ -22,18 +22,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
-from numpy.typing import NDArray
 from transformers import LogitsProcessor
 
 from .keys import MarkKey
-from .prf import VocabPRF, context_hash, seed_of
-from .types import CONTEXT_WIDTH, DELTA, GAMMA, SCHEMES, Scheme, check_context_width
+from .prf import VocabPRF
+from .rows import RowWatermarker, gumbel_choice
+from .types import CONTEXT_WIDTH, DELTA, GAMMA, Scheme
+
+__all__ = ["WatermarkLogitsProcessor", "gumbel_choice"]
 
 
 class WatermarkLogitsProcessor(LogitsProcessor):  # type: ignore[misc,unused-ignore]
-    """Embeds one key's watermark in every row of a ``generate`` batch."""
+    """Embeds one key's watermark in every row of a ``generate`` batch (a ``RowWatermarker``
+    per row)."""
 
     def __init__(
         self,
@@ -45,72 +47,47 @@ class WatermarkLogitsProcessor(LogitsProcessor):  # type: ignore[misc,unused-ign
         gamma: float = GAMMA,
         delta: float = DELTA,
     ) -> None:
-        if scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, not {scheme!r}")
-        if scheme == "gumbel" and not temperature > 0.0:
-            raise ValueError("the gumbel scheme samples: temperature must be positive")
-        if not 0.0 < gamma < 1.0 or not delta > 0.0:
-            raise ValueError(f"need 0 < gamma < 1 and delta > 0, not {gamma}, {delta}")
+        def new_row() -> RowWatermarker:
+            return RowWatermarker(
+                key,
+                scheme,
+                temperature=temperature,
+                context_width=context_width,
+                gamma=gamma,
+                delta=delta,
+            )
+
+        new_row()  # checks the options now, not in the middle of a generation
+        self._new_row = new_row
+        self._rows: dict[int, RowWatermarker] = {}
+        self._prf: VocabPRF | None = None
         self.key_id = key.key_id
         self.scheme = scheme
-        self.temperature = temperature
-        self.context_width = check_context_width(context_width)
-        self.gamma = gamma
-        self.delta = delta
-        self._word = key.word(scheme)
-        self._prf: VocabPRF | None = None
-        self._seen: dict[int, set[int]] = {}
-        self.marked = 0
-        """Steps that carried the watermark (over all rows)."""
-        self.plain = 0
-        """Steps left alone: context too short or already keyed in that row."""
 
     def __repr__(self) -> str:
-        return (
-            f"WatermarkLogitsProcessor(key_id={self.key_id!r}, scheme={self.scheme!r}, "
-            f"context_width={self.context_width})"
-        )
+        return f"WatermarkLogitsProcessor(key_id={self.key_id!r}, scheme={self.scheme!r})"
+
+    @property
+    def marked(self) -> int:
+        """Steps that carried the watermark (over all rows)."""
+        return sum(row.marked for row in self._rows.values())
+
+    @property
+    def plain(self) -> int:
+        """Steps left alone: context too short or already keyed in that row."""
+        return sum(row.plain for row in self._rows.values())
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> Any:
         vocab = int(scores.shape[-1])
         if self._prf is None or self._prf.vocab_size != vocab:
             self._prf = VocabPRF(vocab)
-        width = self.context_width
         out = scores.clone()
-        for row, history in enumerate(input_ids.tolist()):
-            seen = self._seen.setdefault(row, set())
-            h = context_hash(history[-width:]) if len(history) >= width else None
-            if h is None or h in seen:
-                self.plain += 1
-                continue
-            seen.add(h)
-            self.marked += 1
-            r = self._prf(seed_of(self._word, h))
-            if self.scheme == "gumbel":
-                logits = scores[row].detach().to(torch.float64).cpu().numpy()
-                token = gumbel_choice(r, _probabilities(logits, self.temperature))
-                out[row].fill_(float("-inf"))
-                out[row, token] = 0.0
-            else:
-                green = torch.from_numpy(r < self.gamma).to(out.device)
-                out[row] = out[row] + self.delta * green.to(out.dtype)
+        for index, history in enumerate(input_ids.tolist()):
+            row = self._rows.get(index)
+            if row is None:
+                row = self._rows[index] = self._new_row()
+            logits = scores[index].detach().to(torch.float64).cpu().numpy()
+            keyed = row.step(history, logits, self._prf)
+            if keyed is not None:
+                out[index] = torch.from_numpy(keyed).to(device=out.device, dtype=out.dtype)
         return out
-
-
-def gumbel_choice(r: NDArray[np.float64], probs: NDArray[np.float64]) -> int:
-    """``argmax_v log(r_v) / p_v`` over the tokens with ``p_v > 0`` (any positive scale)."""
-    allowed = np.flatnonzero(probs > 0.0)
-    if allowed.size == 0:
-        raise ValueError("the distribution has no positive entry")
-    scores = np.log(r[allowed]) / probs[allowed]
-    return int(allowed[int(np.argmax(scores))])
-
-
-def _probabilities(logits: NDArray[np.float64], temperature: float) -> NDArray[np.float64]:
-    """Unnormalised sampling probabilities of ``logits`` at ``temperature`` (``-inf`` is 0)."""
-    scaled = logits / temperature
-    top = np.max(scaled)
-    if not np.isfinite(top):
-        raise ValueError("the step's logits have no finite entry")
-    probs: NDArray[np.float64] = np.exp(scaled - top)
-    return probs

@@ -27,11 +27,11 @@ temperature, *without* top-k, top-p or min-p truncation. The green list adds ``d
 the green tokens and leaves the choice to vLLM. A context already keyed in a request is
 left alone, as in ``marks.gumbel``.
 
-The per-request logic (``RowWatermarker``) is numpy, testable without vLLM; the two
-processor classes only find each request's history and logits row in vLLM's batch and write
-the result back. Rows go to the CPU for keyed requests only: a device synchronisation per
-step that has any. The module imports torch and transformers (through ``marks.hf``), which
-come with vLLM, and vLLM itself only if it is installed: without it the classes have no vLLM
+The per-request logic (``rows.RowWatermarker``, shared with ``hf``) is numpy, testable
+without vLLM; the two processor classes only find each request's history and logits row in
+vLLM's batch and write the result back. Rows go to the CPU for keyed requests only: a
+device synchronisation per step that has any. The module imports torch, which comes with
+vLLM, and vLLM itself only if it is installed: without it the classes have no vLLM
 base and run on stand-ins (the tests), so ``--logits-processors`` works wherever vLLM does.
 
 A request preempted and resumed is added again, which restarts its "already keyed" record:
@@ -50,14 +50,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import numpy as np
 import torch
-from numpy.typing import NDArray
 
-from .hf import _probabilities, gumbel_choice
-from .keys import Keyring, MarkKey, MasterSecret
-from .prf import VocabPRF, context_hash, seed_of
-from .types import CONTEXT_WIDTH, DELTA, GAMMA, SCHEMES, Scheme, check_context_width
+from .keys import Keyring, MasterSecret
+from .prf import VocabPRF
+from .rows import GREEDY_BELOW, RowWatermarker
+from .types import SCHEMES, Scheme
 
 if TYPE_CHECKING:
     _MRV2Base = object
@@ -76,8 +74,6 @@ VLLM_VERSION: Final = "0.33.0"
 """The vLLM release whose interfaces this module follows."""
 KEY_ARG: Final = "distillguard_watermark_key"
 SCHEME_ARG: Final = "distillguard_watermark_scheme"
-GREEDY_BELOW: Final = 1e-5
-"""vLLM treats a temperature below this (``_SAMPLING_EPS``) as greedy decoding."""
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 
 
@@ -116,80 +112,6 @@ def mark_request(extra_args: Mapping[str, Any] | None, temperature: float) -> Ma
             f"{SCHEME_ARG}=gumbel needs sampling (temperature > 0); use greenlist for greedy"
         )
     return MarkRequest(key_id, scheme, temperature)
-
-
-class RowWatermarker:
-    """One request's watermark: keys each step from the last ``context_width`` token ids.
-
-    ``step(history, logits)`` returns the row to use instead of ``logits``, or ``None`` when
-    the step is left alone (context too short or already keyed). ``history`` is the token
-    ids before the one being chosen, prompt included; only its last ``context_width``
-    matter.
-    """
-
-    __slots__ = (
-        "_seen",
-        "_word",
-        "context_width",
-        "delta",
-        "gamma",
-        "key_id",
-        "marked",
-        "plain",
-        "scheme",
-        "temperature",
-    )
-
-    def __init__(
-        self,
-        key: MarkKey,
-        scheme: Scheme,
-        *,
-        temperature: float = 1.0,
-        context_width: int = CONTEXT_WIDTH,
-        gamma: float = GAMMA,
-        delta: float = DELTA,
-    ) -> None:
-        if scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, not {scheme!r}")
-        if scheme == "gumbel" and not temperature >= GREEDY_BELOW:
-            raise ValueError("the gumbel scheme samples: temperature must be positive")
-        self.key_id = key.key_id
-        self.scheme = scheme
-        self.temperature = temperature
-        self.context_width = check_context_width(context_width)
-        self.gamma = gamma
-        self.delta = delta
-        self._word = key.word(scheme)
-        self._seen: set[int] = set()
-        self.marked = 0
-        """Steps that carried the watermark."""
-        self.plain = 0
-        """Steps left alone: context too short or already keyed in this request."""
-
-    def __repr__(self) -> str:
-        return f"RowWatermarker(key_id={self.key_id!r}, scheme={self.scheme!r})"
-
-    def step(
-        self, history: Sequence[int], logits: NDArray[np.float64], prf: VocabPRF | None = None
-    ) -> NDArray[np.float64] | None:
-        width = self.context_width
-        h = context_hash(history[len(history) - width :]) if len(history) >= width else None
-        if h is None or h in self._seen:
-            self.plain += 1
-            return None
-        self._seen.add(h)
-        self.marked += 1
-        if prf is None or prf.vocab_size != logits.shape[-1]:
-            prf = VocabPRF(int(logits.shape[-1]))
-        r = prf(seed_of(self._word, h))
-        if self.scheme == "gumbel":
-            token = gumbel_choice(r, _probabilities(logits, self.temperature))
-            only = np.full(logits.shape, -np.inf)
-            only[token] = 0.0
-            return only
-        biased: NDArray[np.float64] = logits + self.delta * (r < self.gamma)
-        return biased
 
 
 class _Marks:
