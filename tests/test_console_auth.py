@@ -127,8 +127,16 @@ def test_logging_in_issues_a_new_session_and_logout_ends_it(store: Path) -> None
     before = b.client.cookies["dg_session"]
     b.login("vic")
     assert b.client.cookies["dg_session"] != before
+    stolen = b.client.cookies["dg_session"]
     assert b.post("/logout", {}).status_code == 303
     assert b.get("/campaigns", follow_redirects=False).status_code == 303
+    # A copy of the cookie taken before logging out is dead too, and only that session is.
+    thief = Browser(store)
+    thief.client.cookies.set("dg_session", stolen)
+    assert thief.get("/campaigns", follow_redirects=False).status_code == 303
+    other = Browser(store)
+    other.login("vic")
+    assert other.get("/campaigns", follow_redirects=False).status_code == 200
 
 
 def test_sessions_expire() -> None:

@@ -49,8 +49,14 @@ def test_campaign_page_draws_timeline_capabilities_and_artefacts(store: Path) ->
     page = browser(store, "vic").get(f"/campaigns/{cid}").text
     assert page.count("<svg") == 3
     assert 'aria-label="exchanges over time"' in page
-    assert 'aria-label="shared artefacts"' in page
     assert "INTENT_COT" in page and "share a" in page  # reasons and evidence
+    # The artefact graph draws accounts, each linked to its page, tied to what they share.
+    graph = page.split('aria-label="accounts and the artefacts they share"')[1].split("</svg>")[0]
+    drawn = re.findall(r'<a href="(/accounts/[^"]+)"><circle class="account"', graph)
+    assert len(drawn) >= 2 and len(set(drawn)) == len(drawn)
+    assert graph.count("<line") > graph.count('<circle class="kind-')  # spokes and ties
+    for link in drawn[:5]:
+        assert cid in browser(store, "vic").get(link).text  # the drawn accounts are the campaign's
     account = browser(store, "vic").get(re.findall(r'href="(/accounts/[^"]+)"', page)[0]).text
     assert "Verdict" in account and cid in account
 
@@ -95,7 +101,7 @@ def _hostile(folder: Path) -> None:
         "confidence": 0.9,
         "attribution": {"actor": SCRIPT},
         "evidence": [SCRIPT, ATTR, BIDI, LONG],
-        "artefacts": [{"kind": SCRIPT, "value": ATTR, "accounts": 2}],
+        "artefacts": [{"kind": SCRIPT, "value": ATTR, "accounts": 2, "members": [0, 1, 3]}],
     }
     (folder / "campaigns.json").write_bytes(orjson.dumps({"version": 1, "campaigns": [campaign]}))
     rows = ["account_id,risk,verdict,cluster_id,campaign_id,exchanges,reasons"]
@@ -127,7 +133,7 @@ def test_hostile_strings_are_escaped_everywhere(tmp_path: Path, users_db: Path) 
     assert page.status_code == 200
     _safe(page.text)
     assert "&lt;script&gt;" in page.text and "[U+202E]" in page.text
-    accounts = re.findall(r'href="(/accounts/[^"]+)"', page.text)
+    accounts = set(re.findall(r'href="(/accounts/[^"]+)"', page.text))
     assert len(accounts) == 4
     for account in accounts:
         assert re.fullmatch(r"/accounts/[0-9a-f]{24}", account)
@@ -158,3 +164,34 @@ def test_odd_fields_in_the_hunt_output_do_not_break_a_page(tmp_path: Path, users
     viewer = browser(folder, "vic")
     for path in ("/campaigns", "/campaigns/bare", "/campaigns/odd", "/rules"):
         assert viewer.get(path).status_code == 200, path
+
+
+def test_artefact_graph_ties_accounts_to_what_they_share() -> None:
+    from distillguard.console.charts import MAX_ACCOUNT_NODES, artefact_graph
+
+    accounts = [f"acct-{i:03d}" for i in range(100)]
+    raw = {
+        "artefacts": [
+            {"kind": "payment", "value": "#a", "accounts": 100, "members": list(range(100))},
+            {"kind": "harness", "value": "#b", "accounts": 3, "members": [5, 6, 7, 5, -1, 900]},
+            {"kind": "ip_net", "value": "#c", "accounts": 2, "members": ["6", 7.0, True]},
+        ]
+    }
+    graph = artefact_graph(raw, accounts, lambda name: "key-" + name)
+    assert graph is not None
+    assert [n.kind for n in graph.artefacts] == ["payment", "harness", "ip_net"]
+    assert len(graph.accounts) == MAX_ACCOUNT_NODES
+    assert graph.accounts_not_drawn == 100 - MAX_ACCOUNT_NODES
+    drawn = {n.key for n in graph.accounts}
+    # The accounts tied to two artefacts come first; bad members (out of range, not an int,
+    # a bool) are ignored rather than breaking the page.
+    assert {"key-acct-005", "key-acct-006", "key-acct-007"} <= drawn
+    ties = sum(
+        2 if n.key in {"key-acct-005", "key-acct-006", "key-acct-007"} else 1
+        for n in graph.accounts
+    )
+    assert len(graph.edges) == len(graph.artefacts) + ties
+    # Hunt output written before accounts were listed still draws its artefacts.
+    bare = {"artefacts": [{"kind": "payment", "value": "#a", "accounts": 4}]}
+    old = artefact_graph(bare, accounts, str)
+    assert old is not None and old.accounts == () and len(old.edges) == 1

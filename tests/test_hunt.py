@@ -110,6 +110,27 @@ def test_campaigns_follow_the_contract(hunted: Hunted) -> None:
     assert set(in_campaigns) == attack
 
 
+def test_each_shared_artefact_lists_accounts_that_use_it(hunted: Hunted) -> None:
+    from distillguard.hunt.campaigns import LINKED_ACCOUNTS, _display
+    from distillguard.intel.hunted import store_graph
+
+    graph = store_graph(hunted.store)
+    users: dict[tuple[str, str], set[str]] = {}
+    for a, j in zip(graph.account.tolist(), graph.artefact.tolist(), strict=True):
+        shown = (graph.kinds[j], _display(graph.kinds[j], graph.values[j]))
+        users.setdefault(shown, set()).add(graph.accounts[a])
+    checked = 0
+    for campaign in hunted.campaigns:
+        for artefact in campaign["artefacts"]:
+            members = artefact["members"]
+            assert members == sorted(set(members))
+            assert len(members) == min(artefact["accounts"], LINKED_ACCOUNTS)
+            named = {campaign["accounts"][m] for m in members}
+            assert named <= users[(artefact["kind"], artefact["value"])]
+            checked += 1
+    assert checked
+
+
 def test_campaign_accounts_are_found_and_benign_ones_are_not(hunted: Hunted) -> None:
     verdict = {row["account_id"]: row["verdict"] for row in hunted.accounts}
     attack = [a for a, row in hunted.labels.items() if row["label"] == "attack" and a in verdict]

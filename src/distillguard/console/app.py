@@ -24,7 +24,7 @@ from .forensics import Reports
 from .hunt_index import LiveIndex
 from .jobs import Backtests
 from .security import SecurityHeaders
-from .session import MAX_AGE, Sessions, derive
+from .session import MAX_AGE, EndedSessions, Sessions, derive
 from .tokens import Tokens
 from .users import Users
 from .web import Console, templates
@@ -55,6 +55,7 @@ def create_app(
         tokens=Tokens(db, users),
         cases=Cases(db, folder),
         sessions=Sessions(secret, max_age=int(session_hours * 3600)),
+        ended=EndedSessions(db),
         index=LiveIndex(store, derive(secret, "account")),
         env=templates(),
         secure_cookie=secure_cookie,

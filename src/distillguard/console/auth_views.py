@@ -85,6 +85,7 @@ async def login(request: Request) -> Response:
 @endpoint("viewer")
 async def logout(request: Request, ctx: Ctx) -> Response:
     ctx.console.audit(ctx.user.name, "logout", ctx.user.name)
+    ctx.console.ended.end(ctx.session, ctx.console.sessions.max_age)
     _, cookie = ctx.console.sessions.issue(None)
     response = RedirectResponse("/login", status_code=303)
     ctx.console.set_session(response, cookie)

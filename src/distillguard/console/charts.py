@@ -4,6 +4,7 @@ templates, so the page needs no script and every label still goes through autoes
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -12,6 +13,9 @@ WIDTH: Final = 720
 HEIGHT: Final = 120
 MAX_BARS: Final = 400
 MAX_NODES: Final = 16
+MAX_ACCOUNT_NODES: Final = 48
+ART_RADIUS: Final = 130
+ACCOUNT_RADIUS: Final = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,17 @@ class Node:
     r: float
     kind: str
     label: str
+    key: str = ""
+    """For an account, its opaque key (the console's URL for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    width: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +63,10 @@ class Graph:
     width: int
     height: int
     centre: Node
-    nodes: tuple[Node, ...]
-    widths: tuple[float, ...]
+    artefacts: tuple[Node, ...]
+    accounts: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    accounts_not_drawn: int
 
 
 def _count(value: object) -> int:
@@ -112,10 +129,21 @@ def capability_bars(shares: tuple[tuple[str, float], ...], row: int = 22) -> lis
     ]
 
 
-def artefact_graph(raw: dict[str, Any], accounts: int) -> Graph | None:
-    """The campaign in the middle, the artefacts that tie its accounts around it; a spoke's
-    width grows with how many of the campaign's accounts share that artefact. Values are
-    the hunt's hashed forms (``#…``), never the artefact itself."""
+def _members(artefact: dict[str, Any], accounts: int) -> list[int]:
+    found = artefact.get("members")
+    if not isinstance(found, list):
+        return []
+    return sorted({m for m in found if type(m) is int and 0 <= m < accounts})
+
+
+def artefact_graph(
+    raw: dict[str, Any], accounts: Sequence[str], key_of: Callable[[str], str]
+) -> Graph | None:
+    """Who is tied to what: the campaign in the middle, the artefacts its accounts share on
+    a ring around it (a spoke's width grows with how many of its accounts share that
+    artefact), and on an outer ring the accounts most tied to them, each with an edge to
+    every drawn artefact it uses and a link to its page (by its opaque key). Artefact
+    values are the hunt's hashed forms (``#…``), never the artefact itself."""
     items = raw.get("artefacts")
     if not isinstance(items, list):
         return None
@@ -123,21 +151,50 @@ def artefact_graph(raw: dict[str, Any], accounts: int) -> Graph | None:
     if not found:
         return None
     found = found[:MAX_NODES]
-    size, radius = 520, 190
-    centre = Node(size / 2, size / 2, 26, "campaign", f"{accounts:,} accounts")
-    nodes, widths = [], []
+    size = 560
+    mid = size / 2
+    centre = Node(mid, mid, 24, "campaign", f"{len(accounts):,} accounts")
     most = max(_count(a.get("accounts")) for a in found) or 1
+    artefacts, spokes, angle_of = [], [], []
+    ties: dict[int, list[int]] = {}
     for i, artefact in enumerate(found):
         angle = 2 * math.pi * i / len(found) - math.pi / 2
+        angle_of.append(angle)
         shared = _count(artefact.get("accounts"))
-        nodes.append(
-            Node(
-                round(size / 2 + radius * math.cos(angle), 1),
-                round(size / 2 + radius * math.sin(angle), 1),
-                10,
-                str(artefact["kind"]),
-                f"{artefact['kind']} {str(artefact.get('value', ''))[:16]} ({shared:,})",
-            )
-        )
-        widths.append(round(1 + 7 * shared / most, 1))
-    return Graph(size, size, centre, tuple(nodes), tuple(widths))
+        x, y = _polar(mid, ART_RADIUS, angle)
+        label = f"{artefact['kind']} {str(artefact.get('value', ''))[:16]} ({shared:,})"
+        artefacts.append(Node(x, y, 9, str(artefact["kind"]), label))
+        spokes.append(Edge(mid, mid, x, y, round(1 + 6 * shared / most, 1)))
+        for member in _members(artefact, len(accounts)):
+            ties.setdefault(member, []).append(i)
+    # The accounts tied to the most drawn artefacts, placed near the artefacts they use.
+    chosen = sorted(ties, key=lambda m: (-len(ties[m]), m))[:MAX_ACCOUNT_NODES]
+    chosen.sort(key=lambda m: _mean_angle([angle_of[i] for i in ties[m]]))
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    for k, member in enumerate(chosen):
+        angle = 2 * math.pi * k / len(chosen) - math.pi / 2
+        x, y = _polar(mid, ACCOUNT_RADIUS, angle)
+        name = accounts[member]
+        label = f"{name} ({len(ties[member])} shared)"
+        nodes.append(Node(x, y, 5, "account", label, key_of(name)))
+        edges.extend(Edge(x, y, artefacts[i].x, artefacts[i].y, 0.8) for i in ties[member])
+    return Graph(
+        size,
+        size,
+        centre,
+        tuple(artefacts),
+        tuple(nodes),
+        tuple(spokes + edges),
+        len(ties) - len(chosen),
+    )
+
+
+def _polar(mid: float, radius: float, angle: float) -> tuple[float, float]:
+    return round(mid + radius * math.cos(angle), 1), round(mid + radius * math.sin(angle), 1)
+
+
+def _mean_angle(angles: list[float]) -> float:
+    """The circular mean, in [0, 2π) measured from the top, so neighbours sort together."""
+    mean = math.atan2(sum(map(math.sin, angles)), sum(map(math.cos, angles)))
+    return (mean + math.pi / 2) % (2 * math.pi)

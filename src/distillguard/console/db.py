@@ -1,8 +1,9 @@
 """The console's embedded database: one SQLite file in the store folder, no server.
 
-Users, cases, notes, decisions (each with the evidence frozen as it stood) and the audit
-log. Notes, decisions and the audit log are append-only: triggers abort any UPDATE or
-DELETE on them, so a mistake is corrected by a new row, never by rewriting history. (A user
+Users, cases, notes, decisions (each with the evidence frozen as it stood), the audit log
+and the sessions ended by logging out before they expired. Notes, decisions and the audit
+log are append-only: triggers abort any UPDATE or DELETE on them, so a mistake is
+corrected by a new row, never by rewriting history. (A user
 with write access to the file can still drop a table; the triggers guard against the
 application and careless hands, not against the file's owner.)
 """
@@ -60,6 +61,10 @@ CREATE TABLE IF NOT EXISTS decisions (
     evidence TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_campaign ON decisions (campaign_id);
+CREATE TABLE IF NOT EXISTS ended_sessions (
+    nonce_hash TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,

@@ -97,7 +97,7 @@ async def campaign(request: Request, ctx: Ctx) -> Response:
         reports=ctx.console.reports.for_clusters(found.clusters),
         timeline=timeline(found.raw, found.first_seen, found.last_seen, found.exchanges),
         capabilities=capability_bars(found.capabilities),
-        graph=artefact_graph(found.raw, len(found.accounts)),
+        graph=artefact_graph(found.raw, found.accounts, index.key_of),
         examples=history.examples(ctx.console.store, [a.account_id for a in accounts]),
         states=[s for s in CASE_STATES if s != "new"],
         actions=ENFORCE_ACTIONS,

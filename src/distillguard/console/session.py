@@ -1,10 +1,12 @@
 """Signed session cookies and the CSRF tokens bound to them.
 
 A session is a small JSON payload (user, nonce, issue time) with an HMAC-SHA256 tag under a
-key derived from the store's secret; nothing is kept on the server, and the user's role is
-read from the database on every request so a change of role or a disabled user takes effect
-at once. Visitors who are not logged in get an anonymous session too, so the log-in form
-carries a CSRF token like every other form. Logging in issues a new nonce (no fixation).
+key derived from the store's secret. The server keeps only the sessions that ended early:
+logging out records a hash of the session's nonce until the session would have expired, so
+a copied cookie is dead after its owner logs out. The user's role is read from the
+database on every request, so a change of role or a disabled user takes effect at once.
+Visitors who are not logged in get an anonymous session too, so the log-in form carries a
+CSRF token like every other form. Logging in issues a new nonce (no fixation).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from typing import Final
 
 import orjson
+
+from .db import Database
 
 COOKIE: Final = "dg_session"
 MAX_AGE: Final = 12 * 3600
@@ -90,3 +94,31 @@ class Sessions:
         if session is None or not token:
             return False
         return hmac.compare_digest(self.csrf(session), token)
+
+
+class EndedSessions:
+    """Sessions ended before their time (by logging out), kept until they would expire."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    @staticmethod
+    def _hash(session: Session) -> str:
+        return hashlib.sha256(session.nonce.encode()).hexdigest()
+
+    def end(self, session: Session, max_age: int) -> None:
+        now = self._clock()
+        with self._db.connect() as conn:
+            conn.execute("DELETE FROM ended_sessions WHERE expires < ?", (now,))
+            conn.execute(
+                "INSERT OR REPLACE INTO ended_sessions (nonce_hash, expires) VALUES (?, ?)",
+                (self._hash(session), session.issued + max_age),
+            )
+
+    def ended(self, session: Session) -> bool:
+        with self._db.connect() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM ended_sessions WHERE nonce_hash = ?", (self._hash(session),)
+            ).fetchone()
+        return row is not None

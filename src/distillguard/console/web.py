@@ -30,7 +30,7 @@ from .db import Database
 from .forensics import Reports
 from .hunt_index import LiveIndex
 from .jobs import Backtests
-from .session import COOKIE, Session, Sessions
+from .session import COOKIE, EndedSessions, Session, Sessions
 from .tokens import Tokens
 from .types import Role, role_at_least
 from .users import User, Users
@@ -81,6 +81,7 @@ class Console:
     tokens: Tokens
     cases: Cases
     sessions: Sessions
+    ended: EndedSessions
     index: LiveIndex
     env: Environment
     secure_cookie: bool
@@ -164,6 +165,8 @@ def _identify(request: Request, console: Console) -> tuple[User | None, Session 
         nonce = secrets.token_urlsafe(18)
         return user, Session(user.name if user else None, nonce, 0.0), True
     session = console.sessions.read(request.cookies.get(COOKIE))
+    if session and session.user and console.ended.ended(session):
+        session = None
     user = console.users.get(session.user) if session and session.user else None
     return (None if user is None or user.disabled else user), session, False
 

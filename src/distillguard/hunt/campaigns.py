@@ -35,6 +35,9 @@ SAME_WORK: Final = 0.9
 shares) from which they do one campaign's work. Chosen on one development seed: campaigns
 that mix tool use and agent loops with benign chatter stay apart at 0.9, not at 0.8."""
 TOP_ARTEFACTS: Final = 12
+LINKED_ACCOUNTS: Final = 64
+"""At most this many of the accounts sharing an artefact are listed with it, as positions in
+the campaign's ``accounts``, so the console can draw who is tied to what."""
 
 
 @dataclass
@@ -230,6 +233,11 @@ def _artefacts(graph: Graph, links: Links, c: Campaign) -> list[dict[str, Any]]:
     ids, counts = ids[shared], counts[shared]
     order = np.argsort(-(links.weight[ids] * np.log1p(counts)))[:TOP_ARTEFACTS]
     degree = graph.degree()
+    # Position of each member in the campaign's sorted ``accounts`` list (see ``to_json``).
+    members = sorted(c.members.tolist(), key=lambda i: graph.accounts[i])
+    position = np.full(graph.n_accounts, -1, dtype=np.int64)
+    position[members] = np.arange(len(members))
+    who = graph.account[mine]
     return [
         {
             "kind": graph.kinds[j],
@@ -237,6 +245,7 @@ def _artefacts(graph: Graph, links: Links, c: Campaign) -> list[dict[str, Any]]:
             "accounts": int(counts[k]),
             "accounts_overall": int(degree[j]),
             "rarity": round(float(links.weight[j]), 3),
+            "members": np.unique(position[who[art == j]])[:LINKED_ACCOUNTS].tolist(),
         }
         for k, j in ((int(k), int(ids[k])) for k in order)
     ]
