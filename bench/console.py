@@ -3,17 +3,34 @@
     python bench/console.py                      # 10,000 campaigns, 30 requests per page
     python bench/console.py --campaigns 50000 --repeat 50 --json out.json
     python bench/console.py --hunt hunt-out/     # a real hunt's output folder
+    python bench/console.py --hunt hunt-out/ --exchanges store/   # and its exchange store
 
 Without ``--hunt`` it builds a synthetic hunt output (``--campaigns`` campaigns of three
 accounts each, with a 24-point timeline and one shared artefact). With ``--hunt DIR`` it
 copies that hunt's ``accounts.csv`` and ``campaigns.json`` (and ``forensics/``, if any) into
-a scratch store and times the console over them: the riskiest and a middle campaign, the
-first account of the riskiest. Either way it starts the console in this process and asks
-for each page ``--repeat`` times through an HTTP client on the application (no network, no
+a scratch store and times the console over them.
+
+The account and campaign pages also read the exchange store (``console.history``: an
+account's exchanges per day, the latest exchanges of an account or campaign), which the
+console finds in ``store/`` inside its folder. ``--exchanges STORE_DIR`` names an ingested
+store (the folder ``distillguard ingest`` wrote); it is linked, not copied, into the scratch
+store as ``store/`` (a symbolic link: the console only reads it, and removing the scratch
+store removes the link, not the store). Without ``--exchanges``, a hunt folder's own
+``store/`` (left there when the hunt ingested the logs itself) is linked; without either,
+those queries do not run and the account and campaign pages are timed without them. Only
+with ``--hunt``: the synthetic campaigns' accounts are not in any store.
+
+Pages timed: the campaign list (first and last page, two filters), the riskiest, a middle
+and the largest campaign (by exchanges; its page lists example exchanges of all its
+accounts), the first account of the riskiest campaign, an account of median volume and the
+account with the most exchanges (by ``accounts.csv``), and the rules, audit, backtests and
+forensics pages. The console runs in this process and each page is asked for ``--repeat``
+times (after one warm-up request) through an HTTP client on the application (no network, no
 browser), logged in as an analyst. Reported per page: median and 95th percentile in
 milliseconds; the target is a median of at most 300 ms. Also reported: the time to build
-the in-memory index (once, at start-up and whenever the hunt's files change) and, for a real
-hunt, its accounts and exchanges.
+the in-memory index (once, at start-up and whenever the hunt's files change), for a real
+hunt its accounts, exchanges and campaigns, the exchange store used, if any, and the
+volume of the accounts and campaign picked.
 """
 
 from __future__ import annotations
@@ -34,6 +51,9 @@ from starlette.testclient import TestClient
 
 from distillguard.console import add_user, create_app
 from distillguard.console.hunt_index import HuntIndex
+from distillguard.errors import InputError
+from distillguard.exchange import Store
+from distillguard.exchange.store import STORE_MARKER
 
 PASSWORD: Final = "bench password, not a secret"
 TARGET_MS: Final = 300.0
@@ -101,7 +121,22 @@ def _hunt_copy(hunt: Path, root: Path) -> dict[str, int]:
     }
 
 
-def run(campaigns: int, repeat: int, hunt: Path | None = None) -> dict[str, Any]:
+def _link_exchanges(exchanges: Path, root: Path) -> None:
+    """The exchange store as ``store/`` in the scratch store: a symbolic link to it."""
+    try:
+        Store(exchanges)
+    except InputError as exc:
+        raise SystemExit(f"--exchanges: {exc}") from None
+    (root / "store").symlink_to(exchanges.resolve(), target_is_directory=True)
+
+
+def run(
+    campaigns: int, repeat: int, hunt: Path | None = None, exchanges: Path | None = None
+) -> dict[str, Any]:
+    if exchanges is None and hunt is not None and (hunt / "store" / STORE_MARKER).is_file():
+        exchanges = hunt / "store"
+    if exchanges is not None and hunt is None:
+        raise SystemExit("--exchanges needs --hunt: synthetic accounts are in no store")
     root = Path(tempfile.mkdtemp(prefix="bench-console-"))
     try:
         if hunt is None:
@@ -109,6 +144,9 @@ def run(campaigns: int, repeat: int, hunt: Path | None = None) -> dict[str, Any]
             size: dict[str, Any] = {"campaigns": campaigns}
         else:
             size = {"hunt": str(hunt), **_hunt_copy(hunt, root)}
+        if exchanges is not None:
+            _link_exchanges(exchanges, root)
+        size["exchange_store"] = None if exchanges is None else str(exchanges)
         started = time.perf_counter()
         index = HuntIndex(root, b"k" * 32)
         index_s = time.perf_counter() - started
@@ -116,7 +154,8 @@ def run(campaigns: int, repeat: int, hunt: Path | None = None) -> dict[str, Any]
         if not ranked:
             raise SystemExit("the hunt found no campaigns: nothing to time")
         add_user(root, "bench", PASSWORD, "analyst")
-        client = TestClient(create_app(root))
+        app = create_app(root)
+        client = TestClient(app)
         token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
         if token is None:
             raise SystemExit("no CSRF token on the log-in page")
@@ -125,6 +164,22 @@ def run(campaigns: int, repeat: int, hunt: Path | None = None) -> dict[str, Any]
         account = re.search(
             r'href="(/accounts/[0-9a-f]+)"', client.get(f"/campaigns/{quote(top, safe='')}").text
         )
+        # The console's own index: account keys are keyed by the store's secret.
+        live = app.state.console.index.get()
+        largest = max(live.campaigns, key=lambda c: (c.exchanges, len(c.accounts)))
+        by_volume = sorted(live.accounts.values(), key=lambda a: (a.exchanges, a.account_id))
+        if not by_volume:
+            raise SystemExit("the hunt has no accounts: nothing to time")
+        mid, high = by_volume[len(by_volume) // 2], by_volume[-1]
+        picked = {
+            "campaign_largest": {
+                "id": largest.id,
+                "exchanges": largest.exchanges,
+                "accounts": len(largest.accounts),
+            },
+            "account_mid_volume": {"exchanges": mid.exchanges, "verdict": mid.verdict},
+            "account_high_volume": {"exchanges": high.exchanges, "verdict": high.verdict},
+        }
         last = (len(ranked) - 1) // 50 + 1
         pages = {
             "campaigns (page 1)": "/campaigns",
@@ -133,14 +188,23 @@ def run(campaigns: int, repeat: int, hunt: Path | None = None) -> dict[str, Any]
             "campaigns (state filter)": "/campaigns?state=new&page=2",
             "campaign (riskiest)": f"/campaigns/{quote(top, safe='')}",
             "campaign (middle)": f"/campaigns/{quote(middle, safe='')}",
+            "campaign (largest)": f"/campaigns/{quote(largest.id, safe='')}",
             "account": account.group(1) if account else "/campaigns",
+            "account (mid volume)": f"/accounts/{mid.key}",
+            "account (high volume)": f"/accounts/{high.key}",
             "rules": "/rules",
             "audit": "/audit",
             "backtests": "/backtests",
             "forensics": "/forensics",
         }
         figures = {name: _time(client, path, repeat) for name, path in pages.items()}
-        return {**size, "repeat": repeat, "index_s": round(index_s, 2), "pages": figures}
+        return {
+            **size,
+            "repeat": repeat,
+            "index_s": round(index_s, 2),
+            "picked": picked,
+            "pages": figures,
+        }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -153,13 +217,32 @@ def main() -> None:
     parser.add_argument(
         "--hunt", type=Path, default=None, help="A hunt's output folder to time instead."
     )
+    parser.add_argument(
+        "--exchanges",
+        type=Path,
+        default=None,
+        metavar="STORE_DIR",
+        help="The ingested exchange store the hunt read (default: the hunt folder's store/, "
+        "if any); linked into the console's folder as store/.",
+    )
     args = parser.parse_args()
-    result = run(args.campaigns, args.repeat, args.hunt)
+    if args.exchanges is not None and args.hunt is None:
+        parser.error("--exchanges needs --hunt")
+    result = run(args.campaigns, args.repeat, args.hunt, args.exchanges)
     if args.hunt is not None:
         print(
             f"hunt {args.hunt}: {result['accounts']:,} accounts, {result['exchanges']:,} exchanges"
         )
+    print(f"exchange store: {result['exchange_store'] or 'none (history queries not run)'}")
     print(f"{result['campaigns']:,} campaigns; index built in {result['index_s']} s")
+    picked = result["picked"]
+    print(
+        f"largest campaign {picked['campaign_largest']['id']}: "
+        f"{picked['campaign_largest']['exchanges']:,} exchanges, "
+        f"{picked['campaign_largest']['accounts']:,} accounts; accounts timed: "
+        f"{picked['account_mid_volume']['exchanges']:,} exchanges (mid volume), "
+        f"{picked['account_high_volume']['exchanges']:,} (high volume)"
+    )
     for name, figure in result["pages"].items():
         flag = "" if figure["median_ms"] <= TARGET_MS else "  over target"
         print(

@@ -70,3 +70,30 @@ def test_redaction_replaces_personal_data() -> None:
     long = redact("word " * 200)
     assert long.endswith("…") and len(long) == 280
     assert redact("y" * 1000) == "[token]"  # one long run is a token, not 1,000 characters
+
+
+def test_examples_are_the_latest_across_days(full_store: Path) -> None:
+    """Reading the newest days first gives what a scan of the whole store gives: the latest
+    exchanges of the accounts, newest first, across day boundaries."""
+    import duckdb
+
+    from distillguard.exchange import Store
+
+    source = Store(full_store / "store").exchanges_glob
+    with duckdb.connect() as con:
+        counts = con.execute(
+            f"SELECT account_id, count(DISTINCT CAST(ts AS DATE)) AS days, count(*) AS n "
+            f"FROM read_parquet('{source}') GROUP BY account_id ORDER BY days DESC, n, account_id"
+        ).fetchall()
+        # An account active on several days, with few exchanges a day: its latest 20 span days.
+        account = counts[0][0]
+        assert counts[0][1] >= 2
+        expected = con.execute(
+            f"SELECT ts, account_id FROM read_parquet('{source}') WHERE account_id = ? "
+            "ORDER BY ts DESC LIMIT 20",
+            [account],
+        ).fetchall()
+    shown = examples(full_store, [account], limit=20)
+    assert [(e.account_id) for e in shown] == [a for _, a in expected]
+    assert [e.ts for e in shown] == [t.isoformat(timespec="seconds") for t, _ in expected]
+    assert len({e.ts[:10] for e in shown}) >= 2 or len(shown) == counts[0][2]

@@ -18,7 +18,7 @@ from typing import Any, Final
 import duckdb
 
 from ..exchange import Store
-from ..exchange.store import STORE_MARKER
+from ..exchange.store import EXCHANGES, STORE_MARKER
 
 EXAMPLES: Final = 5
 TEXT_CHARS: Final = 280
@@ -62,11 +62,24 @@ def has_store(root: Path) -> bool:
     return (root / "store" / STORE_MARKER).is_file()
 
 
+def _source(files: Sequence[str]) -> str:
+    quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{quoted}], hive_partitioning = false)"
+
+
 def _query(root: Path, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     glob = Store(root / "store").exchanges_glob.replace("'", "''")
     source = f"read_parquet('{glob}', hive_partitioning = false)"
     with duckdb.connect() as con:
         return con.execute(sql.format(source=source), params).fetchall()
+
+
+def _days_newest_first(root: Path) -> list[list[str]]:
+    """The store's exchange files grouped by day partition (``day=YYYY-MM-DD``), newest
+    day first; each partition holds the exchanges whose ``ts`` falls on that day."""
+    folder = root / "store" / EXCHANGES
+    days = sorted((d for d in folder.glob("day=*") if d.is_dir()), reverse=True)
+    return [files for d in days if (files := sorted(str(f) for f in d.glob("*.parquet")))]
 
 
 def activity(root: Path, account_id: str) -> list[tuple[str, int]]:
@@ -87,13 +100,20 @@ def examples(root: Path, account_ids: Sequence[str], limit: int = EXAMPLES) -> l
     if not has_store(root) or not account_ids:
         return []
     text = "prompt_text" if Store(root / "store").keep_text else "NULL"
-    rows = _query(
-        root,
+    sql = (
         "SELECT ts, account_id, surface, model, prompt_chars, response_chars, n_user_turns, "
         f"param_keys, text_rules, {text} FROM {{source}} "
-        "WHERE list_contains(?, account_id) ORDER BY ts DESC LIMIT ?",
-        [list(account_ids), limit],
+        "WHERE list_contains(?, account_id) ORDER BY ts DESC LIMIT ?"
     )
+    # The latest exchanges are in the latest days: read one day, then two more, four more…
+    # until enough are found, instead of scanning the whole store for every page.
+    days, rows, start, width = _days_newest_first(root), [], 0, 1
+    with duckdb.connect() as con:
+        while start < len(days) and len(rows) < limit:
+            files = [f for day in days[start : start + width] for f in day]
+            found = con.execute(sql.format(source=_source(files)), [list(account_ids), limit])
+            rows += found.fetchall()[: limit - len(rows)]
+            start, width = start + width, width * 2
     out = []
     for ts, account, surface, model, prompt, response, turns, params, fired, kept in rows:
         out.append(
