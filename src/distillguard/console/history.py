@@ -107,7 +107,8 @@ def examples(root: Path, account_ids: Sequence[str], limit: int = EXAMPLES) -> l
     )
     # The latest exchanges are in the latest days: read one day, then two more, four more…
     # until enough are found, instead of scanning the whole store for every page.
-    days, rows, start, width = _days_newest_first(root), [], 0, 1
+    days, start, width = _days_newest_first(root), 0, 1
+    rows: list[tuple[Any, ...]] = []
     with duckdb.connect() as con:
         while start < len(days) and len(rows) < limit:
             files = [f for day in days[start : start + width] for f in day]
