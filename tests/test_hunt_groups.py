@@ -171,3 +171,59 @@ def test_a_knit_group_is_scored_on_its_own_traffic() -> None:
     )
     assert "attack" not in diluted.verdict
     assert diluted.cluster_risk[0] < OperatingPoint().attack_score
+
+
+def _campaign_with_outsiders(shared: list[dict[str, float]]) -> tuple[pa.Table, Links, Registry]:
+    """Ten woven campaign accounts (eight partners each) and, after them, one outsider per
+    entry of ``shared``: linked to two of them, extracting like them, tied by ``shared``."""
+    n = 10 + len(shared)
+    registry = Registry.unknown(n)
+    registry.created[:] = 1.7e9 - 86400.0
+    profiles = _profiles(n, np.ones(n, dtype=bool))
+    links = Links(
+        cluster=np.zeros(n, dtype=np.int64),
+        attachment=np.ones(n),
+        weight=np.zeros(0),
+        shared=[{"template": 0.7, "payment": 1.0} for _ in range(10)] + shared,
+        partners=np.asarray([8] * 10 + [2] * len(shared), dtype=np.int64),
+        knit=np.full(n, -1, dtype=np.int64),
+    )
+    return profiles, links, registry
+
+
+def test_an_outsider_tied_by_templates_alone_is_not_attack() -> None:
+    profiles, links, registry = _campaign_with_outsiders(
+        [{"template": 0.7}, {"template": 0.7, "ip_network": 0.6}]
+    )
+    scores = score(profiles, links, registry=registry, point=OperatingPoint())
+    assert scores.verdict[:10] == ["attack"] * 10
+    # Same traffic, same number of partners: a customer whose prompts fill the campaign's
+    # templates is not convicted by that alone; one also on its networks is.
+    assert scores.verdict[10] == "suspicious"
+    assert scores.verdict[11] == "attack"
+
+
+def test_accounts_that_hide_where_they_come_from_add_to_coordination() -> None:
+    n = 6
+    profiles = _profiles(n, np.ones(n, dtype=bool))
+    registry = Registry.unknown(n)
+    links = _one_cluster(n, np.full(n, -1, dtype=np.int64))
+    plain = score(profiles, links, registry=registry, point=OperatingPoint())
+    night = profiles.set_column(
+        profiles.schema.get_field_index("night"), "night", pa.array(np.full(n, 0.5))
+    )
+    hidden = score(night, links, registry=registry, point=OperatingPoint())
+    assert hidden.cluster_risk[0] > plain.cluster_risk[0]
+    assert "TIMEZONE_MISMATCH" in hidden.reasons[0]
+    many = profiles.set_column(
+        profiles.schema.get_field_index("networks"), "networks", pa.array(np.full(n, 400.0))
+    )
+    rotating = score(many, links, registry=registry, point=OperatingPoint())
+    assert rotating.cluster_risk[0] == hidden.cluster_risk[0]
+    assert "INFRA_DIVERSITY" in rotating.reasons[0]
+    # Hiding is coordination, not extraction: a cluster that asks for nothing stays benign.
+    quiet = _profiles(n, np.zeros(n, dtype=bool))
+    quiet = quiet.set_column(
+        quiet.schema.get_field_index("night"), "night", pa.array(np.full(n, 0.5))
+    )
+    assert score(quiet, links, registry=registry, point=OperatingPoint()).verdict == ["benign"] * n

@@ -5,7 +5,7 @@ and a campaign needs both: *extraction* (its traffic asks for what a distiller w
 by-step reasoning, grades, rewrites, maximal outputs and thinking, returned reasoning, fresh
 single-turn prompts, a new model the day it ships, curriculum-like coverage) and
 *coordination* (many distinct identities, tied by rare shared artefacts and shared work,
-newly created, unverified). Each is a noisy-OR of its evidence: every piece has a weight,
+newly created, unverified, hiding where they come from). Each is a noisy-OR of its evidence: every piece has a weight,
 the chance that it alone shows what the kind of evidence is about, and a level in [0, 1]
 from the share it is measured on. The weights and levels are priors written below, not
 values fitted to labelled traffic. A cluster's score is extraction x coordination.
@@ -13,7 +13,8 @@ values fitted to labelled traffic. A cluster's score is extraction x coordinatio
 The verdict comes from the operating point (``OperatingPoint``): ``attack`` for accounts of a
 coordinated cluster whose score reaches ``attack_score`` and that do its work (share a work
 artefact with it, or extract at least half as much as it does; a reseller's real customer
-who only shares its exit network does not); ``suspicious`` from ``suspicious_score``. An
+who only shares its exit network does not, nor one tied to it by templates alone);
+``suspicious`` from ``suspicious_score``. An
 account outside every cluster is scored on its own traffic, at half weight: alone it can be
 ``suspicious`` but never ``attack``. Each campaign account alone looks like a light user,
 and one heavy user alone is a customer. Trusted accounts are never ``attack``.
@@ -95,6 +96,10 @@ COORDINATION: Final[Mapping[str, Evidence]] = {
     "dense": Evidence(0.4, 0.0, 1.0, "DENSE_BLOCK"),
     # accounts acting on the same template in the same minutes as others of the cluster
     "lockstep": Evidence(0.5, 0.0, 1.0, "LOCKSTEP"),
+    # accounts that hide where they come from: active at hours that fit another time zone
+    # than their declared country, or calling from unusually many networks for their volume
+    # (rotating proxies); a customer's own automation does neither
+    "concealed": Evidence(0.4, 0.0, 1.0, "TIMEZONE_MISMATCH"),
 }
 VERIFIED_DISCOUNT: Final = 0.7
 """Coordination among verified accounts counts this much less: verification makes each
@@ -197,6 +202,8 @@ def account_evidence(
             for kinds in links.shared
         ]
     )
+    observed = profile_observations(profiles)
+    concealed = observed["TIMEZONE_MISMATCH"] | observed["INFRA_DIVERSITY"]
     shares = np.column_stack([column(profiles, f"cap_{c}") for c in CAPABILITIES])
     logs = np.log(np.where(shares > 0, shares, 1.0))
     coverage = -(shares * logs).sum(axis=1) / np.log(len(CAPABILITIES))
@@ -213,6 +220,7 @@ def account_evidence(
         "unverified": (~registry.verified).astype(np.float64),
         "dense": structure.dense if structure else np.zeros(profiles.num_rows),
         "lockstep": structure.lockstep if structure else np.zeros(profiles.num_rows),
+        "concealed": concealed.astype(np.float64),
     }
 
 
@@ -264,7 +272,15 @@ def _group_scores(
     for name in EXTRACTION:
         weighted = np.bincount(groups, weights=evidence[name] * volume, minlength=n_groups)
         parts[name] = np.divide(weighted, total, out=np.zeros(n_groups), where=total > 0)
-    for name in ("attachment", "shared_work", "fresh", "unverified", "dense", "lockstep"):
+    for name in (
+        "attachment",
+        "shared_work",
+        "fresh",
+        "unverified",
+        "dense",
+        "lockstep",
+        "concealed",
+    ):
         summed = np.bincount(groups, weights=evidence[name], minlength=n_groups)
         parts[name] = np.divide(summed, members, out=np.zeros(n_groups), where=members > 0)
     identities = _identities(groups, org, n_groups)
@@ -344,7 +360,9 @@ def score(
     # typical member is. A reseller's real customer who happened to share a template with
     # one campaign account hangs on by one or two links; the campaign's own accounts, even
     # quiet ones, are woven in. Outside the core, an account is attack only when it extracts
-    # like the cluster and is still linked to a quarter as many members as is typical.
+    # like the cluster, is still linked to a quarter as many members as is typical, and is
+    # tied to them by more than one kind of artefact: a customer whose few prompts happen to
+    # fill the same templates as a campaign account's shares templates and nothing else.
     median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
     core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
 
@@ -354,7 +372,7 @@ def score(
         g, k = int(groups[i]), int(knit[i])
         alike = own_extraction[i] >= 0.5 * extraction[g]
         core = links.partners[i] >= core_partners[g]
-        woven = links.partners[i] >= 0.25 * median_partners[g]
+        woven = links.partners[i] >= 0.25 * median_partners[g] and len(links.shared[i]) >= 2
         # In a knit group every account is tied by several kinds of evidence, not one
         # template; it still has to extract like the group or be in the cluster's core.
         knit_alike = k >= 0 and own_extraction[i] >= 0.5 * knit_parts["extraction"][k]
@@ -432,6 +450,8 @@ def _reasons(
         if name == "intent":
             strongest = max(intents, key=lambda k: float(intents[k][i]))
             code = INTENT_CODES[strongest]
+        elif name == "concealed" and not observed["TIMEZONE_MISMATCH"][i]:
+            code = "INFRA_DIVERSITY"
         weighted.append((spec.weight * level, code))
     if parts["unverified"][group] >= 0.5:
         weighted.append((0.25, "UNVERIFIED"))
