@@ -133,15 +133,24 @@ def _profiles(n: int, extracting: npt.NDArray[np.bool_]) -> pa.Table:
     return pa.table(columns)
 
 
+def _ring(n: int, reach: int) -> npt.NDArray[np.int64]:
+    """Links of ``n`` accounts on a ring, each to the ``reach`` next ones."""
+    return np.asarray(
+        [(i, (i + k) % n) for i in range(n) for k in range(1, reach + 1)], dtype=np.int64
+    )
+
+
 def _one_cluster(n: int, knit: npt.NDArray[np.int64]) -> Links:
     """Every account in one cluster, fully attached, sharing templates with it."""
+    ties = _ring(n, 3)
     return Links(
         cluster=np.zeros(n, dtype=np.int64),
         attachment=np.ones(n),
         weight=np.zeros(0),
         shared=[{"template": 0.5} for _ in range(n)],
-        partners=np.full(n, 6, dtype=np.int64),
+        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
         knit=knit,
+        ties=ties,
     )
 
 
@@ -173,20 +182,26 @@ def test_a_knit_group_is_scored_on_its_own_traffic() -> None:
     assert diluted.cluster_risk[0] < OperatingPoint().attack_score
 
 
-def _campaign_with_outsiders(shared: list[dict[str, float]]) -> tuple[pa.Table, Links, Registry]:
+def _campaign_with_outsiders(
+    shared: list[dict[str, float]], ties: list[tuple[int, int]] | None = None
+) -> tuple[pa.Table, Links, Registry]:
     """Ten woven campaign accounts (eight partners each) and, after them, one outsider per
-    entry of ``shared``: linked to two of them, extracting like them, tied by ``shared``."""
+    entry of ``shared``, extracting like them and tied to the cluster by ``shared``; each
+    outsider is linked to two campaign accounts unless ``ties`` says whom it is linked to."""
     n = 10 + len(shared)
     registry = Registry.unknown(n)
     registry.created[:] = 1.7e9 - 86400.0
     profiles = _profiles(n, np.ones(n, dtype=bool))
+    outsiders = ties or [(10 + k, j) for k in range(len(shared)) for j in (2 * k, 2 * k + 1)]
+    links_of = np.concatenate([_ring(10, 4), np.asarray(outsiders, dtype=np.int64)])
     links = Links(
         cluster=np.zeros(n, dtype=np.int64),
         attachment=np.ones(n),
         weight=np.zeros(0),
         shared=[{"template": 0.7, "payment": 1.0} for _ in range(10)] + shared,
-        partners=np.asarray([8] * 10 + [2] * len(shared), dtype=np.int64),
+        partners=np.bincount(links_of.ravel(), minlength=n).astype(np.int64),
         knit=np.full(n, -1, dtype=np.int64),
+        ties=links_of,
     )
     return profiles, links, registry
 
@@ -201,6 +216,19 @@ def test_an_outsider_tied_by_templates_alone_is_not_attack() -> None:
     # templates is not convicted by that alone; one also on its networks is.
     assert scores.verdict[10] == "suspicious"
     assert scores.verdict[11] == "attack"
+
+
+def test_an_outsider_linked_only_to_other_outsiders_is_not_attack() -> None:
+    # Account 11 is linked to a campaign account; account 12 only to 11 and 13, 13 only to
+    # 12: a pair of customers that modularity put into the campaign's community.
+    both = {"template": 0.7, "ip_network": 0.6}
+    profiles, links, registry = _campaign_with_outsiders(
+        [both, both, both], ties=[(10, 0), (10, 1), (11, 10), (11, 12)]
+    )
+    verdict = score(profiles, links, registry=registry, point=OperatingPoint()).verdict
+    assert verdict[:10] == ["attack"] * 10
+    assert verdict[10] == "attack"  # linked to two campaign accounts itself
+    assert verdict[11:] == ["suspicious", "suspicious"]
 
 
 def test_accounts_that_hide_where_they_come_from_add_to_coordination() -> None:
@@ -227,3 +255,25 @@ def test_accounts_that_hide_where_they_come_from_add_to_coordination() -> None:
         quiet.schema.get_field_index("night"), "night", pa.array(np.full(n, 0.5))
     )
     assert score(quiet, links, registry=registry, point=OperatingPoint()).verdict == ["benign"] * n
+
+
+def test_a_small_cluster_linked_all_round_is_still_attack() -> None:
+    # Three accounts, each linked to the other two: nobody has CORE_MIN_PARTNERS partners,
+    # but each is linked to an account linked to all the others, which does the work.
+    n = 3
+    registry = Registry.unknown(n)
+    registry.created[:] = 1.7e9 - 86400.0
+    ties = _ring(n, 1)
+    links = Links(
+        cluster=np.zeros(n, dtype=np.int64),
+        attachment=np.ones(n),
+        weight=np.zeros(0),
+        shared=[{"template": 0.7, "payment": 1.0} for _ in range(n)],
+        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
+        knit=np.full(n, -1, dtype=np.int64),
+        ties=ties,
+    )
+    profiles = _profiles(n, np.ones(n, dtype=bool))
+    assert (
+        score(profiles, links, registry=registry, point=OperatingPoint()).verdict == ["attack"] * 3
+    )

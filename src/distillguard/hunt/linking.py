@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import igraph as ig
@@ -69,6 +69,8 @@ class Links:
     shared: list[dict[str, float]]  # per account: kind → strongest weight shared in cluster
     partners: npt.NDArray[np.int64]  # per account: linked accounts inside its cluster
     knit: npt.NDArray[np.int64]  # per account: its knit group inside its cluster, or -1
+    ties: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    """The links inside clusters, one row (a, b) each: who ``partners`` counts."""
 
 
 def rarity(degree: npt.NDArray[np.int64], n_accounts: int) -> npt.NDArray[np.float64]:
@@ -299,6 +301,8 @@ def link(
         np.bincount(a[same], minlength=n_acc) + np.bincount(b[same], minlength=n_acc)
     ).astype(np.int64)
     partners[~good] = 0
+    inside = same & good[a] & good[b]
+    ties = np.column_stack([a[inside], b[inside]]).astype(np.int64)
     _, kind = np.unique(np.asarray(graph.kinds, dtype=str), return_inverse=True)
     knit = knit_groups(
         *records,
@@ -308,4 +312,4 @@ def link(
         threshold=threshold,
         min_size=min_cluster,
     )
-    return Links(cluster, attachment, weight, shared, partners, knit)
+    return Links(cluster, attachment, weight, shared, partners, knit, ties)

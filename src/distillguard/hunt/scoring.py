@@ -5,19 +5,23 @@ and a campaign needs both: *extraction* (its traffic asks for what a distiller w
 by-step reasoning, grades, rewrites, maximal outputs and thinking, returned reasoning, fresh
 single-turn prompts, a new model the day it ships, curriculum-like coverage) and
 *coordination* (many distinct identities, tied by rare shared artefacts and shared work,
-newly created, unverified, hiding where they come from). Each is a noisy-OR of its evidence: every piece has a weight,
-the chance that it alone shows what the kind of evidence is about, and a level in [0, 1]
-from the share it is measured on. The weights and levels are priors written below, not
-values fitted to labelled traffic. A cluster's score is extraction x coordination.
+newly created, unverified, hiding where they come from). Each is a noisy-OR of its
+evidence: every piece has a weight, the chance that it alone shows what the kind of
+evidence is about, and a level in [0, 1] from the share it is measured on. The weights and
+levels are priors written below, not values fitted to labelled traffic. A cluster's score
+is extraction x coordination.
 
 The verdict comes from the operating point (``OperatingPoint``): ``attack`` for accounts of a
-coordinated cluster whose score reaches ``attack_score`` and that do its work (share a work
-artefact with it, or extract at least half as much as it does; a reseller's real customer
-who only shares its exit network does not, nor one tied to it by templates alone);
-``suspicious`` from ``suspicious_score``. An
-account outside every cluster is scored on its own traffic, at half weight: alone it can be
-``suspicious`` but never ``attack``. Each campaign account alone looks like a light user,
-and one heavy user alone is a customer. Trusted accounts are never ``attack``.
+coordinated cluster whose score reaches ``attack_score`` and that do its work: the cluster's
+core (accounts linked to many of its members), and outside the core accounts that extract
+like it, are linked to a core account that does, and are tied to the cluster by more than
+one kind of artefact (a reseller's real customer who only shares its exit network is not,
+nor one tied to it by templates alone, nor customers that modularity put in the campaign's
+community but that are linked only to each other). ``suspicious`` from
+``suspicious_score``. An account outside every cluster is scored on its own traffic, at
+half weight: alone it can be ``suspicious`` but never ``attack``. Each campaign account
+alone looks like a light user, and one heavy user alone is a customer. Trusted accounts are
+never ``attack``.
 
 A knit group inside a cluster (``Links.knit``: accounts still linked when each kind of
 shared artefact counts once) is scored like a cluster too: its accounts take the higher
@@ -360,19 +364,37 @@ def score(
     # typical member is. A reseller's real customer who happened to share a template with
     # one campaign account hangs on by one or two links; the campaign's own accounts, even
     # quiet ones, are woven in. Outside the core, an account is attack only when it extracts
-    # like the cluster, is still linked to a quarter as many members as is typical, and is
-    # tied to them by more than one kind of artefact: a customer whose few prompts happen to
+    # like the cluster, is still linked to a quarter as many members as is typical, one of
+    # them a core account that does the cluster's work, and is tied to the cluster by more
+    # than one kind of artefact: a customer whose few prompts happen to
     # fill the same templates as a campaign account's shares templates and nothing else.
     median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
     core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
+    in_core = links.partners >= core_partners[groups]
+    # A core account that does the cluster's work (in a cluster too small for anyone to have
+    # CORE_MIN_PARTNERS partners, one linked to all the others); outside the core, an account
+    # must be linked to one of those itself: a community found by modularity can hold,
+    # besides the campaign, customers tied only to each other or to other customers in it.
+    size = np.bincount(groups, minlength=n_groups)
+    central = links.partners >= np.minimum(core_partners, np.maximum(size - 1, 1))[groups]
+    working = central & (own_extraction >= 0.5 * extraction[groups])
+    tied_to_core = np.zeros(n, dtype=bool)
+    if links.ties.size:
+        first, second = links.ties[:, 0], links.ties[:, 1]
+        tied_to_core[first[working[second]]] = True
+        tied_to_core[second[working[first]]] = True
 
     verdict: list[str] = []
     reasons: list[list[str]] = []
     for i in range(n):
         g, k = int(groups[i]), int(knit[i])
         alike = own_extraction[i] >= 0.5 * extraction[g]
-        core = links.partners[i] >= core_partners[g]
-        woven = links.partners[i] >= 0.25 * median_partners[g] and len(links.shared[i]) >= 2
+        core = bool(in_core[i])
+        woven = (
+            links.partners[i] >= 0.25 * median_partners[g]
+            and bool(tied_to_core[i])
+            and len(links.shared[i]) >= 2
+        )
         # In a knit group every account is tied by several kinds of evidence, not one
         # template; it still has to extract like the group or be in the cluster's core.
         knit_alike = k >= 0 and own_extraction[i] >= 0.5 * knit_parts["extraction"][k]
