@@ -395,6 +395,13 @@ def hunt_command(
         Path | None,
         typer.Option(help="Intel store of partners' indicators (distillguard intel import)."),
     ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            help="The last hunt's output folder (or accounts.csv): its attack accounts stay "
+            "attack while they are still suspicious, so verdicts do not flap."
+        ),
+    ] = None,
 ) -> None:
     """Find distillation campaigns: writes accounts.csv, campaigns.json and report.html."""
     try:
@@ -410,6 +417,8 @@ def hunt_command(
             options = replace(options, point=replace(options.point, target_fpr=target_fpr))
         if indicators is not None:
             options = replace(options, indicators=indicators)
+        if previous is not None:
+            options = replace(options, previous=previous)
         if intel is not None:
             from .intel.cli import hunt_intel
 

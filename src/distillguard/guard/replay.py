@@ -297,7 +297,9 @@ def _hunt(out: Path, registry: Path, models: Path, hash_key: bytes, segment: int
         done.write_text("\n".join(sorted(seen)))
     if not (out / "store").exists():
         return
-    hunt(Store(out / "store"), out / "hunt", HuntOptions())
+    # The last hunt's convictions are held while the accounts stay suspicious (hunt.hold).
+    previous = out / "hunt" if (out / "hunt" / "accounts.csv").is_file() else None
+    hunt(Store(out / "store"), out / "hunt", HuntOptions(previous=previous))
     for name in ("campaigns.json", "accounts.csv"):
         shutil.copyfile(out / "hunt" / name, out / "watch" / f"{name}.tmp")
         (out / "watch" / f"{name}.tmp").replace(out / "watch" / name)

@@ -78,6 +78,11 @@ _ALL: Final = (
     Reason("UNVERIFIED", "link", "the linked accounts never passed verification"),
     # Why a risk was held down.
     Reason("TRUSTED", "account", "trusted account: never given the attack verdict"),
+    Reason(
+        "HELD",
+        "account",
+        "attack in the previous hunt and still suspicious: held until it falls to benign",
+    ),
     # Campaign-level.
     Reason("CAMPAIGN_SIZE", "campaign", "many linked accounts acting as one"),
     Reason("CAMPAIGN_CAPABILITY_FOCUS", "campaign", "traffic concentrated on a few capabilities"),

@@ -24,6 +24,7 @@ from ..signals.rules import RuleSet, load
 from ..types import ACCOUNTS_CSV_COLUMNS
 from .artefacts import build_graph
 from .campaigns import Campaign, build, load_indicators, to_json
+from .hold import hold, read_convicted
 from .linking import link
 from .profiles import column, profiles
 from .scoring import OperatingPoint, Registry, Scores, score
@@ -42,6 +43,7 @@ class HuntOptions:
     seed: int = 1
     rules: RuleSet | None = None
     intel: SharedIntel | None = None  # partners' indicators (distillguard.intel)
+    previous: Path | None = None  # the last hunt's accounts.csv or folder: convictions held
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ def hunt(
     backend = backend if backend is not None else duckdb_backend()
     rules = options.rules or load()
     indicators = load_indicators(options.indicators) if options.indicators else []
+    # Read before anything is written: the previous hunt may be the folder written to.
+    convicted = read_convicted(options.previous) if options.previous else frozenset()
     out.mkdir(parents=True, exist_ok=True)
 
     source = tables(backend, store)
@@ -127,6 +131,8 @@ def hunt(
             graph, scores, attack, registry.trusted, links.cluster, value_key=store.key_check
         )
         indicators = [*indicators, *matched]
+    if convicted:
+        hold(convicted, names, scores, attack, registry.trusted, links.cluster)
     step("campaigns")
     campaigns = build(
         signals,
