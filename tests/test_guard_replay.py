@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,28 @@ def test_the_replay_command(traffic: Path, tmp_path: Path) -> None:
     assert "benign impact" in done.output and (tmp_path / "r.json").is_file()
     missing = runner.invoke(app, ["replay", str(tmp_path), "--out", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "labels.csv" in missing.output
+
+
+def test_with_hold_no_suspicious_clustered_convict_is_let_go(traffic: Path, tmp_path: Path) -> None:
+    replay(traffic, tmp_path / "held", refresh_hours=12, keep_hunts=True, hold=True)
+    hunts = sorted((tmp_path / "held" / "hunts").iterdir())
+    assert len(hunts) >= 3
+
+    def verdicts(folder: Path) -> dict[str, dict[str, str]]:
+        with (folder / "accounts.csv").open(encoding="utf-8", newline="") as handle:
+            return {row["account_id"]: row for row in csv.DictReader(handle)}
+
+    held = 0
+    for before, after in itertools.pairwise(hunts):
+        earlier, later = verdicts(before), verdicts(after)
+        for account, row in earlier.items():
+            now = later[account]
+            if row["verdict"] != "attack":
+                continue
+            # A convict leaves only by falling to benign or being linked to nobody.
+            if now["verdict"] != "attack":
+                assert now["verdict"] == "benign" or not now["cluster_id"], account
+            held += now["reasons"].startswith("HELD")
+    assert held == sum(
+        1 for h in hunts[1:] for r in verdicts(h).values() if r["reasons"].startswith("HELD")
+    )

@@ -495,6 +495,13 @@ def replay_command(
     keep_hunts: Annotated[
         bool, typer.Option(help="Keep every hunt's output in OUT/hunts/ (the watchlist history).")
     ] = False,
+    hold: Annotated[
+        bool,
+        typer.Option(
+            help="Each hunt holds the last one's convictions while they stay suspicious "
+            "(hunt --previous)."
+        ),
+    ] = False,
 ) -> None:
     """Replay labelled traffic through the guard in time order, the hunt refreshing its
     watchlist on a schedule; report leakage, benign impact and time to first action."""
@@ -514,6 +521,7 @@ def replay_command(
                 hash_key=key_from_env(),
                 progress=lambda message: status.update(message),
                 keep_hunts=keep_hunts,
+                hold=hold,
             )
     except DistillguardError as error:
         raise _fail(error) from error

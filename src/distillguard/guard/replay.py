@@ -170,12 +170,14 @@ def replay(
     hash_key: bytes = DEFAULT_KEY,
     progress: Progress | None = None,
     keep_hunts: bool = False,
+    hold: bool = False,
 ) -> ReplayResult:
     """Replay ``labelled`` (a ``distillguard simulate`` folder) through a guard; work in ``out``.
 
     With ``keep_hunts`` every hunt's ``accounts.csv`` and ``campaigns.json`` stay in
     ``out/hunts/NNNNN/``: the watchlist as it stood after each refresh, to see which verdict
-    an action rested on (a campaign that a later hunt no longer finds still did its harm)."""
+    an action rested on (a campaign that a later hunt no longer finds still did its harm).
+    With ``hold`` each hunt holds the last one's convictions (``hunt --previous``)."""
     return asyncio.run(
         _replay(
             labelled,
@@ -185,6 +187,7 @@ def replay(
             hash_key,
             progress or (lambda _: None),
             keep_hunts,
+            hold,
         )
     )
 
@@ -197,6 +200,7 @@ async def _replay(
     hash_key: bytes,
     step: Progress,
     keep_hunts: bool,
+    hold: bool,
 ) -> ReplayResult:
     started = time.perf_counter()
     labels = _labels(labelled / "labels.csv")
@@ -225,7 +229,7 @@ async def _replay(
         elif ts >= next_hunt:
             log.close()
             step(f"hunt {hunts + 1}: {exchanges:,} exchanges logged so far")
-            _hunt(out, registry, models, hash_key, hunts)
+            _hunt(out, registry, models, hash_key, hunts, hold=hold)
             if keep_hunts and (out / "hunt").is_dir():
                 kept = out / "hunts" / f"{hunts:05d}"
                 kept.mkdir(parents=True)
@@ -265,7 +269,9 @@ async def _replay(
     return ReplayResult(campaigns, populations, hunts, exchanges, time.perf_counter() - started)
 
 
-def _hunt(out: Path, registry: Path, models: Path, hash_key: bytes, segment: int) -> None:
+def _hunt(
+    out: Path, registry: Path, models: Path, hash_key: bytes, segment: int, *, hold: bool
+) -> None:
     """Hunt the guard's log so far; its accounts.csv becomes the watchlist.
 
     Only the log files finished since the last hunt are ingested (into a segment store whose
@@ -297,8 +303,9 @@ def _hunt(out: Path, registry: Path, models: Path, hash_key: bytes, segment: int
         done.write_text("\n".join(sorted(seen)))
     if not (out / "store").exists():
         return
-    # The last hunt's convictions are held while the accounts stay suspicious (hunt.hold).
-    previous = out / "hunt" if (out / "hunt" / "accounts.csv").is_file() else None
+    # With ``hold``, the last hunt's convictions stay while the accounts are suspicious.
+    held = hold and (out / "hunt" / "accounts.csv").is_file()
+    previous = out / "hunt" if held else None
     hunt(Store(out / "store"), out / "hunt", HuntOptions(previous=previous))
     for name in ("campaigns.json", "accounts.csv"):
         shutil.copyfile(out / "hunt" / name, out / "watch" / f"{name}.tmp")
