@@ -144,4 +144,4 @@ def test_the_command_names_a_bad_previous_hunt(tmp_path: Path) -> None:
     assert result.exit_code != 0
     said = " ".join(result.output.split())  # the terminal may wrap the message
     assert "bad.csv: line 1: not a hunt's accounts.csv" in said
-    assert not (tmp_path / "out" / "accounts.csv").exists()
+    assert not (tmp_path / "out").exists()  # refused before anything was ingested

@@ -418,6 +418,9 @@ def hunt_command(
         if indicators is not None:
             options = replace(options, indicators=indicators)
         if previous is not None:
+            from .hunt.hold import read_convicted
+
+            read_convicted(previous)  # refuse a bad file before a long ingest, not after
             options = replace(options, previous=previous)
         if intel is not None:
             from .intel.cli import hunt_intel
