@@ -59,6 +59,14 @@ def test_campaign_page_draws_timeline_capabilities_and_artefacts(store: Path) ->
         assert cid in browser(store, "vic").get(link).text  # the drawn accounts are the campaign's
     account = browser(store, "vic").get(re.findall(r'href="(/accounts/[^"]+)"', page)[0]).text
     assert "Verdict" in account and cid in account
+    # Reason codes come with the sentence that explains them (the hunt's glossary).
+    from markupsafe import escape
+
+    from distillguard.hunt.reasons import REASONS
+
+    code = re.findall(r"<li><code>([A-Z_]+)</code>", account)[0]
+    assert str(escape(REASONS[code].meaning)) in account  # escaped as the templates do
+    assert f'<code title="{escape(REASONS["INTENT_COT"].meaning)}">INTENT_COT</code>' in page
 
 
 def test_campaigns_are_ranked_filtered_and_paged(tmp_path: Path, users_db: Path) -> None:

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from ..hunt.reasons import REASONS
 from .audit import record
 from .cases import Cases
 from .db import Database
@@ -66,6 +67,8 @@ def templates() -> Environment:
     env.filters["account_url"] = lambda key: "/accounts/" + quote(str(key), safe="")
     env.filters["pct"] = lambda x: f"{float(x):.0%}"
     env.filters["num"] = lambda x: f"{int(x):,}"
+    # The analyst's sentence for a reason code (the hunt's glossary); escaped like any value.
+    env.filters["meaning"] = lambda code: REASONS[code].meaning if code in REASONS else ""
     env.globals["query"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v})
     return env
 
