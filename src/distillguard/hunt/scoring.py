@@ -366,8 +366,8 @@ def score(
     # quiet ones, are woven in. Outside the core, an account is attack only when it extracts
     # like the cluster, is still linked to a quarter as many members as is typical, one of
     # them a core account that does the cluster's work, and is tied to the cluster by more
-    # than one kind of artefact: a customer whose few prompts happen to
-    # fill the same templates as a campaign account's shares templates and nothing else.
+    # than one kind of artefact: a customer whose few prompts happen to fill the same
+    # templates as a campaign account's shares templates and nothing else.
     median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
     core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
     in_core = links.partners >= core_partners[groups]
