@@ -106,7 +106,7 @@ def render_report(
     ``generated_at`` is the time the header shows (now, by default). Raises ``InputError``
     when either file cannot be read."""
     accounts = _read_accounts(out_dir / "accounts.csv")
-    doc = _read_campaigns(out_dir / "campaigns.json")
+    doc = read_campaigns(out_dir / "campaigns.json")
     when = (generated_at or datetime.now(UTC)).astimezone(UTC)
     page = _page(title, when, accounts, doc)
     path = out_dir / "report.html"
@@ -166,8 +166,9 @@ def _account(cells: list[str], where: Location) -> _Account:
     return _Account(account_id, risk, verdict, cluster, campaign, exchanges, codes)
 
 
-def _read_campaigns(path: Path) -> dict[str, Any]:
-    """The document of ``campaigns.json``: an object with a ``campaigns`` list of objects."""
+def read_campaigns(path: Path) -> dict[str, Any]:
+    """The document of ``campaigns.json``: an object with a ``campaigns`` list of objects
+    (``InputError`` naming the file and the campaign otherwise)."""
     try:
         doc = orjson.loads(path.read_bytes())
     except OSError as exc:

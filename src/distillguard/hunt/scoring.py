@@ -187,9 +187,14 @@ def profile_observations(profiles: pa.Table) -> dict[str, npt.NDArray[np.bool_]]
 
 
 def account_evidence(
-    profiles: pa.Table, registry: Registry, links: Links, structure: Structure | None = None
+    profiles: pa.Table,
+    registry: Registry,
+    links: Links,
+    observed: Mapping[str, npt.NDArray[np.bool_]],
+    structure: Structure | None = None,
 ) -> dict[str, Array]:
-    """Evidence per account, each in [0, 1] (see EXTRACTION and COORDINATION)."""
+    """Evidence per account, each in [0, 1] (see EXTRACTION and COORDINATION);
+    ``observed`` is ``profile_observations(profiles)``."""
     intent = sum(column(profiles, f"intent_{name}") for name in INTENTS)
     params = np.maximum.reduce(
         [
@@ -206,7 +211,6 @@ def account_evidence(
             for kinds in links.shared
         ]
     )
-    observed = profile_observations(profiles)
     concealed = observed["TIMEZONE_MISMATCH"] | observed["INFRA_DIVERSITY"]
     shares = np.column_stack([column(profiles, f"cap_{c}") for c in CAPABILITIES])
     logs = np.log(np.where(shares > 0, shares, 1.0))
@@ -309,8 +313,8 @@ def score(
     """Risk, verdict and reasons for every account in ``profiles`` (aligned with ``links``)."""
     n = profiles.num_rows
     volume = column(profiles, "exchanges")
-    evidence = account_evidence(profiles, registry, links, structure)
     observed = profile_observations(profiles)
+    evidence = account_evidence(profiles, registry, links, observed, structure)
     intents = {name: column(profiles, f"intent_{name}") for name in INTENT_CODES}
     clustered = links.cluster >= 0
     n_clusters = int(links.cluster.max()) + 1 if clustered.any() else 0

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import orjson
 
 from ..errors import InputError
 from ..exchange import Store
 from ..hunt.artefacts import Graph, build_graph
+from ..hunt.report import read_campaigns as read_document
 from ..hunt.signals import exchange_signals
 from ..hunt.source import duckdb_backend, tables
 from ..signals.rules import load
@@ -56,18 +56,11 @@ class HuntedCampaign:
 
 
 def read_campaigns(hunt_dir: Path) -> list[dict[str, Any]]:
+    """The hunt's campaigns (``hunt.report.read_campaigns``), each with its accounts."""
     path = hunt_dir / "campaigns.json"
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the hunt's campaigns: {exc.strerror}") from None
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON: {exc}") from None
-    campaigns = doc.get("campaigns") if isinstance(doc, dict) else None
-    if not isinstance(campaigns, list):
-        raise InputError(f"{path}: expected an object with a 'campaigns' list")
+    campaigns: list[dict[str, Any]] = read_document(path)["campaigns"]
     for number, item in enumerate(campaigns):
-        if not isinstance(item, dict) or not isinstance(item.get("accounts"), list):
+        if not isinstance(item.get("accounts"), list):
             raise InputError(f"{path}: campaigns[{number}] needs an 'accounts' list")
     return campaigns
 
