@@ -190,10 +190,11 @@ def _describe(
     for row in timeline.to_pylist():
         points = by_id[row["campaign"]].data.setdefault("points", [])
         points.append([_iso(row["bucket"]), int(row["n"]), int(row["accounts"])])
+    degree = graph.degree()
     for c in campaigns:
         c.data["bucket"] = "hour" if bucket == 3600 else "day"
         c.data["pivot"] = _pivot(t, c, releases)
-        c.data["artefacts"] = _artefacts(graph, links, c)
+        c.data["artefacts"] = _artefacts(graph, links, c, degree)
         c.data["attribution"] = _attribute(c.data["artefacts"], graph, c, indicators)
         codes = Counter(code for i in c.members.tolist() for code in scores.reasons[i][:5])
         c.data["reasons"] = [code for code, _ in codes.most_common(8)]
@@ -225,19 +226,22 @@ def _pivot(t: ir.Table, c: Campaign, releases: list[dict[str, Any]]) -> dict[str
     return None
 
 
-def _artefacts(graph: Graph, links: Links, c: Campaign) -> list[dict[str, Any]]:
+def _artefacts(
+    graph: Graph, links: Links, c: Campaign, degree: npt.NDArray[np.int64]
+) -> list[dict[str, Any]]:
     mine = np.isin(graph.account, c.members)
     art = graph.artefact[mine]
     ids, counts = np.unique(art, return_counts=True)
     shared = counts >= 2
     ids, counts = ids[shared], counts[shared]
     order = np.argsort(-(links.weight[ids] * np.log1p(counts)))[:TOP_ARTEFACTS]
-    degree = graph.degree()
-    # Position of each member in the campaign's sorted ``accounts`` list (see ``to_json``).
-    members = sorted(c.members.tolist(), key=lambda i: graph.accounts[i])
-    position = np.full(graph.n_accounts, -1, dtype=np.int64)
-    position[members] = np.arange(len(members))
-    who = graph.account[mine]
+    # Each member's position in the campaign's ``accounts`` list, sorted by name (``to_json``),
+    # looked up by account number.
+    members = np.sort(c.members)
+    by_name = sorted(range(members.size), key=lambda k: graph.accounts[members[k]])
+    position = np.empty(members.size, dtype=np.int64)
+    position[by_name] = np.arange(members.size)
+    who = position[np.searchsorted(members, graph.account[mine])]
     return [
         {
             "kind": graph.kinds[j],
@@ -245,7 +249,7 @@ def _artefacts(graph: Graph, links: Links, c: Campaign) -> list[dict[str, Any]]:
             "accounts": int(counts[k]),
             "accounts_overall": int(degree[j]),
             "rarity": round(float(links.weight[j]), 3),
-            "members": np.unique(position[who[art == j]])[:LINKED_ACCOUNTS].tolist(),
+            "members": np.unique(who[art == j])[:LINKED_ACCOUNTS].tolist(),
         }
         for k, j in ((int(k), int(ids[k])) for k in order)
     ]
