@@ -31,8 +31,8 @@ from distillguard.marks import SECRET_ENV, Detector, MarkKeyError  # noqa: E402
 from distillguard.marks.gumbel import GumbelSampler  # noqa: E402
 from distillguard.marks.hf import WatermarkLogitsProcessor as HFProcessor  # noqa: E402
 from distillguard.marks.rows import RowWatermarker  # noqa: E402
+from distillguard.marks.types import KEY_ARG  # noqa: E402
 from distillguard.marks.vllm import (  # noqa: E402
-    KEY_ARG,
     SCHEME_ARG,
     LegacyWatermarkLogitsProcessor,
     WatermarkLogitsProcessor,

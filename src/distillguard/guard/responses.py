@@ -13,6 +13,7 @@ from typing import Any, Final
 import orjson
 from starlette.responses import JSONResponse
 
+from ..marks.types import KEY_ARG
 from .actions import degrade_request
 from .decide import Decision
 from .engine import Assessment
@@ -25,7 +26,7 @@ SURFACE_OF_PATH: Final = {
 """The guarded API paths and the surface each speaks."""
 WATERMARK_HEADER: Final = "x-distillguard-watermark-key"
 """Request header that tells the model server which watermark key to embed."""
-WATERMARK_XARG: Final = "distillguard_watermark_key"
+WATERMARK_XARG: Final = KEY_ARG
 """The same, as a vLLM per-request argument (``vllm_xargs``; ``distillguard.marks.vllm``)."""
 _STATUS: Final = {"throttle": 429, "verify": 403, "block": 403}
 

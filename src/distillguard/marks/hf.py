@@ -57,7 +57,7 @@ class WatermarkLogitsProcessor(LogitsProcessor):  # type: ignore[misc,unused-ign
                 delta=delta,
             )
 
-        new_row()  # checks the options now, not in the middle of a generation
+        self._width = new_row().context_width  # checks the options now, not mid-generation
         self._new_row = new_row
         self._rows: dict[int, RowWatermarker] = {}
         self._prf: VocabPRF | None = None
@@ -82,12 +82,14 @@ class WatermarkLogitsProcessor(LogitsProcessor):  # type: ignore[misc,unused-ign
         if self._prf is None or self._prf.vocab_size != vocab:
             self._prf = VocabPRF(vocab)
         out = scores.clone()
-        for index, history in enumerate(input_ids.tolist()):
+        # One copy to the host per step, and of the last ids only: a row is keyed by its
+        # last ``context_width`` tokens, not by the whole generation so far.
+        batch = scores.detach().to(torch.float64).cpu().numpy()
+        for index, history in enumerate(input_ids[:, -self._width :].tolist()):
             row = self._rows.get(index)
             if row is None:
                 row = self._rows[index] = self._new_row()
-            logits = scores[index].detach().to(torch.float64).cpu().numpy()
-            keyed = row.step(history, logits, self._prf)
+            keyed = row.step(history, batch[index], self._prf)
             if keyed is not None:
                 out[index] = torch.from_numpy(keyed).to(device=out.device, dtype=out.dtype)
         return out

@@ -11,6 +11,9 @@ keyed logit bias on a fraction ``gamma`` of the vocabulary (Kirchenbauer et al. 
 greedy and low-temperature traffic, where sampling leaves no room for a distortion-free
 mark."""
 
+KEY_ARG: Final = "distillguard_watermark_key"
+"""The request argument (vLLM's ``vllm_xargs``) that carries a watermark key id from the
+guard to the model server's logits processor."""
 CONTEXT_WIDTH: Final = 4
 """Previous token ids that seed the PRF. Wider contexts repeat less (more scored tokens per
 text) but survive fewer edits; 4 is the width SynthID-Text uses."""

@@ -45,17 +45,16 @@ that never reached the output.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import torch
 
-from .keys import Keyring, MasterSecret
+from .keys import _KEY_ID, Keyring, MasterSecret
 from .prf import VocabPRF
 from .rows import GREEDY_BELOW, RowWatermarker
-from .types import SCHEMES, Scheme
+from .types import KEY_ARG, SCHEMES, Scheme
 
 if TYPE_CHECKING:
     _MRV2Base = object
@@ -72,9 +71,7 @@ else:
 
 VLLM_VERSION: Final = "0.33.0"
 """The vLLM release whose interfaces this module follows."""
-KEY_ARG: Final = "distillguard_watermark_key"
 SCHEME_ARG: Final = "distillguard_watermark_scheme"
-_KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, slots=True)
