@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
-
+from ..errors import InputError
+from ..hunt.report import read_campaigns
 from ..types import ACCOUNTS_CSV_COLUMNS
 from .errors import StoreError
 
@@ -139,17 +139,12 @@ class HuntIndex:
         if not path.exists():
             return
         try:
-            document = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise StoreError(f"{path}: cannot read campaigns ({exc})") from None
-        items = document.get("campaigns") if isinstance(document, dict) else None
-        point = document.get("operating_point") if isinstance(document, dict) else None
+            document = read_campaigns(path)  # the hunt report's reader: checked, or refused
+        except InputError as exc:
+            raise StoreError(str(exc)) from None
+        point = document.get("operating_point")
         self.operating_point = point if isinstance(point, dict) else {}
-        if not isinstance(items, list):
-            raise StoreError(f"{path}: no campaigns list")
-        for i, raw in enumerate(items):
-            if not isinstance(raw, dict):
-                raise StoreError(f"{path}: campaigns[{i}] is not an object")
+        for i, raw in enumerate(document["campaigns"]):
             campaign = _campaign(raw, f"{path}: campaigns[{i}]")
             self.campaigns.append(campaign)
             self.by_campaign[campaign.id] = campaign

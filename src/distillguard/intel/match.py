@@ -108,10 +108,11 @@ class SharedIntel:
             return []
         held: dict[tuple[int, str], set[str]] = {}  # (account, partner campaign) → kinds
         partner: dict[str, SharedIndicator] = {}
+        holders_of = {j: graph.account[graph.artefact == j].tolist() for j in found}
         for j, hits in found.items():
             for i in hits:
                 partner.setdefault(i.campaign, i)
-                for account in graph.account[graph.artefact == j].tolist():
+                for account in holders_of[j]:
                     held.setdefault((account, i.campaign), set()).add(graph.kinds[j])
         # Only what an account holds strongly enough counts: one shared e-mail domain or
         # network alone neither convicts nor attributes.
@@ -123,7 +124,7 @@ class SharedIntel:
         strong = sorted({account for account, _ in strong_pairs})
         entries: dict[str, dict[str, Any]] = {}
         for j, hits in found.items():
-            holders = graph.account[graph.artefact == j].tolist()
+            holders = holders_of[j]
             for name in sorted({i.campaign for i in hits}):
                 if not any((account, name) in strong_pairs for account in holders):
                     continue
