@@ -120,6 +120,13 @@ class HuntIndex:
         self._read_campaigns(folder / CAMPAIGNS)
         self._read_accounts(folder / ACCOUNTS)
         self.campaigns.sort(key=lambda c: (-c.risk, -c.exchanges, c.id))
+        # For the rules and forensics pages: counted once here, not on every request.
+        self.campaign_reason_counts: Counter[str] = Counter()
+        self.by_cluster: dict[str, Campaign] = {}
+        for campaign in self.campaigns:
+            self.campaign_reason_counts.update(set(campaign.reasons))
+            for cluster in campaign.clusters:
+                self.by_cluster.setdefault(cluster, campaign)
 
     @staticmethod
     def stamps(folder: Path) -> tuple[tuple[int, int], ...]:

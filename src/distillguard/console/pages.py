@@ -160,9 +160,7 @@ async def rules(request: Request, ctx: Ctx) -> Response:
         )
         if target is not None:
             target.update(set(reasons))
-    campaigns: Counter[str] = Counter()
-    for c in index.campaigns:
-        campaigns.update(set(c.reasons))
+    campaigns = index.campaign_reason_counts
     codes = sorted(set(index.reason_counts) | set(campaigns), key=lambda r: -index.reason_counts[r])
     rows = []
     for code in codes:

@@ -156,11 +156,6 @@ async def export(request: Request, ctx: Ctx) -> Response:
 @endpoint("viewer")
 async def forensics_page(request: Request, ctx: Ctx) -> Response:
     reports = ctx.console.reports.all()
-    wanted = {r.cluster for r in reports if r.cluster}
-    by_cluster = (
-        {cl: c for c in ctx.console.index.get().campaigns for cl in c.clusters if cl in wanted}
-        if wanted
-        else {}
-    )
+    by_cluster = ctx.console.index.get().by_cluster
     rows = [(r, by_cluster.get(r.cluster) if r.cluster else None) for r in reports]
     return ctx.render("forensics.html", rows=rows)
