@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import InputError
+from ..guard.watchlist import file_stamps
 from ..hunt.report import read_campaigns
 from ..types import ACCOUNTS_CSV_COLUMNS
 from .errors import StoreError
@@ -130,14 +131,7 @@ class HuntIndex:
 
     @staticmethod
     def stamps(folder: Path) -> tuple[tuple[int, int], ...]:
-        out = []
-        for name in (ACCOUNTS, CAMPAIGNS):
-            try:
-                st = (folder / name).stat()
-                out.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                out.append((0, -1))
-        return tuple(out)
+        return file_stamps(folder / name for name in (ACCOUNTS, CAMPAIGNS))
 
     def key_of(self, account_id: str) -> str:
         return account_key(self._key, account_id)

@@ -23,7 +23,7 @@ errors); lines that are wrong are skipped and counted, with file and line.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -41,6 +41,19 @@ WATCH_ACTIONS: Final = ("allow", "degrade", "throttle", "verify", "block")
 SCOPES: Final = ("account", "cluster", "campaign")
 MAX_LINE: Final = 64 * 1024
 CACHE_ENTRIES: Final = 200_000
+
+
+def file_stamps(paths: Iterable[Path]) -> tuple[tuple[int, int], ...]:
+    """(modification time in ns, size) of each file, (0, -1) for one that is missing: equal
+    stamps mean nothing to reload."""
+    out = []
+    for path in paths:
+        try:
+            st = path.stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((0, -1))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +106,7 @@ class Watchlist:
         paths = [] if self.folder is None else [self.folder / name for name in names]
         if self.registry is not None:
             paths.append(self.registry)
-        out = []
-        for path in paths:
-            try:
-                st = path.stat()
-                out.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                out.append((0, -1))
-        return tuple(out)
+        return file_stamps(paths)
 
     def changed(self) -> bool:
         return self._stamps() != self._stamp
