@@ -59,13 +59,10 @@ class Emitted:
 
     def add(self, key_id: str, texts: TokenTexts) -> None:
         """Record the contexts of ``texts`` served with ``key_id``."""
-        width = self.context_width
         parts = self._parts.setdefault(key_id, [])
-        for i, text in enumerate(texts):
-            ids = as_ids(text, self.vocab_size, f"emitted text {i}")
-            if len(ids) > width:
-                windows = np.lib.stride_tricks.sliding_window_view(ids[:-1], width)
-                parts.append(np.unique(context_hashes(windows)))
+        contexts, _, _ = _windows(list(texts), self.vocab_size, self.context_width, "emitted text")
+        if contexts.size:
+            parts.append(np.unique(contexts))
         if len(parts) > 64:
             self._parts[key_id] = [np.unique(np.concatenate(parts))]
 
