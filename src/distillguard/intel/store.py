@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -41,10 +42,7 @@ def key_warnings(indicators: tuple[SharedIndicator, ...], key: SharingKey | None
     """Why hashed indicators cannot match under ``key``: they name another key id."""
     if key is None:
         return []
-    other: dict[str, int] = {}
-    for i in indicators:
-        if i.key_id is not None and i.key_id != key.key_id:
-            other[i.key_id] = other.get(i.key_id, 0) + 1
+    other = Counter(i.key_id for i in indicators if i.key_id not in (None, key.key_id))
     return [
         f"{n} indicators were hashed under sharing key id {key_id}, but your key's id is "
         f"{key.key_id}: they cannot match until you hold the key they were made with"
@@ -56,10 +54,7 @@ def value_key_warnings(indicators: tuple[SharedIndicator, ...], value_key: str) 
     """Why hashed indicators cannot match this store: the exporter's store hashed its values
     under another hash key (``DISTILLGUARD_HASH_KEY``), so the same artefact has another
     value there. Clear values (ASNs, e-mail domains) still match."""
-    other: dict[str, int] = {}
-    for i in indicators:
-        if i.value_key is not None and i.value_key != value_key:
-            other[i.value_key] = other.get(i.value_key, 0) + 1
+    other = Counter(i.value_key for i in indicators if i.value_key not in (None, value_key))
     return [
         f"{n} indicators were computed from values hashed under another store hash key (check "
         f"{check}, this store's is {value_key}): hashed artefacts match only when partners "
