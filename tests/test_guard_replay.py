@@ -89,7 +89,10 @@ def test_the_replay_command(traffic: Path, tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "labels.csv" in missing.output
 
 
-def test_with_hold_no_suspicious_clustered_convict_is_let_go(traffic: Path, tmp_path: Path) -> None:
+def test_with_hold_no_suspicious_clustered_convict_is_let_go(tmp_path: Path) -> None:
+    # Evasion 1: campaigns whose scores move about the operating point, so something is held.
+    traffic = tmp_path / "traffic"
+    simulate(traffic, scale=0.0015, days=3, seed=17, evasion=1, workers=1)
     replay(traffic, tmp_path / "held", refresh_hours=12, keep_hunts=True, hold=True)
     hunts = sorted((tmp_path / "held" / "hunts").iterdir())
     assert len(hunts) >= 3
@@ -109,6 +112,7 @@ def test_with_hold_no_suspicious_clustered_convict_is_let_go(traffic: Path, tmp_
             if now["verdict"] != "attack":
                 assert now["verdict"] == "benign" or not now["cluster_id"], account
             held += now["reasons"].startswith("HELD")
+    assert held > 0, "this traffic should see a convict held"
     assert held == sum(
         1 for h in hunts[1:] for r in verdicts(h).values() if r["reasons"].startswith("HELD")
     )

@@ -102,7 +102,8 @@ def forwarded_body(raw: bytes, assessment: Assessment, via: tuple[str, ...]) -> 
     if decision.degrade is not None:
         body = degrade_request(surface, orjson.loads(raw), decision.degrade)
     keyed = decision.watermark and "vllm_xargs" in via
-    if keyed or WATERMARK_XARG.encode() in raw:
+    # Messages bodies have no vllm_xargs (set_watermark_xarg leaves them): no parse for them.
+    if surface != "anthropic.messages" and (keyed or WATERMARK_XARG.encode() in raw):
         body = body if body is not None else orjson.loads(raw)
         if not set_watermark_xarg(surface, body, assessment.watermark_key if keyed else None):
             return raw if decision.degrade is None else orjson.dumps(body)

@@ -280,15 +280,7 @@ def _group_scores(
     for name in EXTRACTION:
         weighted = np.bincount(groups, weights=evidence[name] * volume, minlength=n_groups)
         parts[name] = np.divide(weighted, total, out=np.zeros(n_groups), where=total > 0)
-    for name in (
-        "attachment",
-        "shared_work",
-        "fresh",
-        "unverified",
-        "dense",
-        "lockstep",
-        "concealed",
-    ):
+    for name in ("unverified", *(name for name in COORDINATION if name != "size")):
         summed = np.bincount(groups, weights=evidence[name], minlength=n_groups)
         parts[name] = np.divide(summed, members, out=np.zeros(n_groups), where=members > 0)
     identities = _identities(groups, org, n_groups)
