@@ -5,6 +5,7 @@ upstream that does not answer in time."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from datetime import UTC, datetime
@@ -199,7 +200,7 @@ def test_watermark_key_ids_come_from_the_master_secret(
     ring = Keyring(MasterSecret(secret.encode()))
     now = 1_780_000_000.0
 
-    async def ids(guard: Guard) -> list[str | None]:
+    async def ids(guard: Guard, now: float = now) -> list[str | None]:
         out = []
         for account in ("a1", "a2", "b1"):
             done = await guard.assess_record(
@@ -217,16 +218,40 @@ def test_watermark_key_ids_come_from_the_master_secret(
             assert record["meta"].get("watermark_key") == done.watermark_key
         return out
 
-    keyed = asyncio.run(ids(make_guard(policy=path)))
+    guard = make_guard(policy=path)
+    keyed = asyncio.run(ids(guard))
     assert keyed[0] == keyed[1] and keyed[2] is None  # one key for cluster c1; b1 unmarked
     scope = "cluster:c1"
     assert keyed[0] == ring.current_id(scope, datetime.fromtimestamp(now, UTC))
+    # The guard remembers ids per scope and epoch: the next epoch brings the next key.
+    later = now + ring.epoch_days * 86_400
+    rotated = asyncio.run(ids(guard, later))
+    assert rotated[0] != keyed[0]
+    assert rotated[0] == ring.current_id(scope, datetime.fromtimestamp(later, UTC))
     assert ring.for_id(keyed[0]).word("gumbel") == ring.key(
         scope, ring.epoch(datetime.fromtimestamp(now, UTC))
     ).word("gumbel")
     monkeypatch.delenv(SECRET_ENV)
     public = asyncio.run(ids(make_guard(policy=path)))
     assert public[0] == public[1] and public[0] != keyed[0] and len(str(public[0])) == 16
+
+
+def test_exchange_ids_are_unique_and_a_forked_child_draws_its_own() -> None:
+    from distillguard.guard.engine import new_exchange_id
+
+    ids = {new_exchange_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(i.startswith("dg-") for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids must not repeat the parent's
+        os.write(write, "\n".join(new_exchange_id() for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as stream:
+        child = stream.read().split("\n")
+    assert len(child) == 100 and not ids & set(child)
+    assert not {new_exchange_id() for _ in range(100)} & set(child)
 
 
 def test_the_forwarded_body_changes_only_when_it_must(tmp_path: Path) -> None:

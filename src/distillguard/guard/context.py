@@ -163,10 +163,15 @@ class Context:
             "always": True,
             "never": False,
         }
-        for name in INTENTS:
-            row[f"intent_{name}"] = name in s.intents
-        for name in PARAMS:
-            row[f"param_{name}"] = name in s.params
-        for name in CAPABILITIES:
-            row[f"cap_{name}"] = name in s.capabilities
+        for name, column in _INTENT_COLUMNS:
+            row[column] = name in s.intents
+        for name, column in _PARAM_COLUMNS:
+            row[column] = name in s.params
+        for name, column in _CAP_COLUMNS:
+            row[column] = name in s.capabilities
         return row
+
+
+_INTENT_COLUMNS: Final = tuple((name, f"intent_{name}") for name in INTENTS)
+_PARAM_COLUMNS: Final = tuple((name, f"param_{name}") for name in PARAMS)
+_CAP_COLUMNS: Final = tuple((name, f"cap_{name}") for name in CAPABILITIES)

@@ -69,7 +69,7 @@ ALLOW: Final = Decision("allow")
 
 def applicable_limits(policy: Policy, row: dict[str, Any]) -> list[Limit]:
     """The limits whose condition holds for this request (their buckets are checked)."""
-    return [limit for limit in policy.limits if limit.when.evaluate(row)]
+    return [limit for limit in policy.limits if limit.when.test(row)]
 
 
 def decide(policy: Policy, context: Context, *, row: dict[str, Any] | None = None) -> Decision:
@@ -78,7 +78,7 @@ def decide(policy: Policy, context: Context, *, row: dict[str, Any] | None = Non
     enforced: list[tuple[str, Action]] = []
     shadow: list[tuple[str, Action]] = []
     for rule in policy.rules:
-        if rule.when.evaluate(row):
+        if rule.when.test(row):
             (shadow if rule.shadow else enforced).append((rule.name, rule.action))
     empty = tuple(name for name, wait in context.waits.items() if wait > 0)
     actions: list[Action] = [action for _, action in enforced]

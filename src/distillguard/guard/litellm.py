@@ -78,7 +78,6 @@ import asyncio
 import logging
 import math
 import re
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -95,7 +94,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..errors import RecordError
 from .actions import NOTE, EventDegrader, degrade_request, degrade_response
-from .engine import ANONYMOUS, Assessment, Guard, key_hash
+from .engine import ANONYMOUS, Assessment, Guard, key_hash, new_exchange_id
 from .policy import Degrade
 from .responses import WATERMARK_HEADER, watermark_key_id
 from .sse import Reassembler, output_tokens
@@ -341,7 +340,7 @@ class DistillguardGuardrail(CustomGuardrail):  # type: ignore[misc, unused-ignor
         end_user = getattr(user_api_key_dict, "end_user_id", None)
         now = self.guard.clock()
         record: dict[str, Any] = {
-            "id": f"dg-{uuid.uuid4().hex}",
+            "id": new_exchange_id(),
             "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
             "account_id": account,
             "api_key_id": hashed,

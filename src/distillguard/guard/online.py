@@ -72,7 +72,7 @@ class OnlineSignals:
         text_ids = self._text.match(row.get("prompt_text") or "", row.get("system_text") or "")
         intents = frozenset(self._intent_of[i] for i in text_ids if i in self._intent_of)
         cues = frozenset(self._cap_of[i] for i in text_ids if i in self._cap_of)
-        fired = [rule for rule in self._param_rules if rule.condition.evaluate(row)]
+        fired = [rule for rule in self._param_rules if rule.condition.test(row)]
         param_ids = tuple(rule.id for rule in fired)
         params = frozenset(
             self._group_of[rule.name] for rule in fired if rule.name in self._group_of

@@ -57,14 +57,17 @@ def parse(source: str, *, columns: frozenset[str] | None = None, where: str = ""
     """Parse and check a condition; ``columns`` limits the names it may use."""
     try:
         tree = ast.parse(source.strip(), mode="eval").body
+        used: set[str] = set()
+        _check(tree, used, source, where)
+        test = _compile(tree)
     except SyntaxError as exc:
         raise ConfigError(f"{where}condition {source!r} is not valid: {exc.msg}") from None
-    used: set[str] = set()
-    _check(tree, used, source, where)
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"{where}condition {source[:80]!r}... is nested too deeply") from None
     if columns is not None and not used <= columns:
         unknown = ", ".join(sorted(used - columns))
         raise ConfigError(f"{where}condition {source!r} uses unknown column(s): {unknown}")
-    return Condition(source, tree, frozenset(used), _compile(tree))
+    return Condition(source, tree, frozenset(used), test)
 
 
 def _literal(node: ast.expr) -> Any:
@@ -116,43 +119,57 @@ def _check(node: ast.expr, used: set[str], source: str, where: str) -> None:
 
 
 def _compile(node: ast.expr) -> Test:
-    """The condition as closures over one row (null compares as false), built once: the guard
-    evaluates every policy and parameter condition per request, and walking the tree each
-    time cost more than the rest of ``decide``."""
+    """The condition as one Python function over a row (null compares as false), built once:
+    the guard evaluates every policy and parameter condition per request, and walking a tree
+    (or a tree of closures) each time cost more than the rest of ``decide``.
+
+    The function's source is generated from the checked tree: column names are identifiers
+    and literals are passed in as constants, never spliced in as text. Ordering comparisons
+    go through a helper, since a string against a number raises ``TypeError`` in Python
+    (false here, as in SQL after a cast); ``==``, ``!=`` and ``in`` cannot raise.
+    """
+    constants: dict[str, Any] = {"_order": _order}
+    body = _python(node, constants)
+    namespace: dict[str, Any] = {}
+    exec(f"def test(row):\n    get = row.get\n    return {body}", constants, namespace)
+    test: Test = namespace["test"]
+    return test
+
+
+def _python(node: ast.expr, constants: dict[str, Any]) -> str:
     if isinstance(node, ast.BoolOp):
-        parts = tuple(_compile(v) for v in node.values)
-        if isinstance(node.op, ast.And):
-            return lambda row: all(part(row) for part in parts)
-        return lambda row: any(part(row) for part in parts)
+        joiner = " and " if isinstance(node.op, ast.And) else " or "
+        return "(" + joiner.join(_python(v, constants) for v in node.values) + ")"
     if isinstance(node, ast.UnaryOp):
-        inner = _compile(node.operand)
-        return lambda row: not inner(row)
+        return f"not {_python(node.operand, constants)}"  # binds looser than what it negates
     if isinstance(node, ast.Name):
-        name = node.id
-        return lambda row: row.get(name) is True
+        return f"get({node.id!r}) is True"
     assert isinstance(node, ast.Compare)  # parse() admits nothing else
     column = node.left.id  # type: ignore[attr-defined]
     literal = _literal(node.comparators[0])
     if literal is None:
-        return lambda row: False
-    op = node.ops[0]
-    compare: Callable[[Any, Any], Any]
-    if isinstance(op, ast.In):
-        literal = tuple(literal)
-        compare = lambda value, lit: value in lit  # noqa: E731
-    else:
-        compare = _COMPARE[type(op)]
+        return "False"
+    name = f"_c{len(constants)}"
+    op = type(node.ops[0])
+    if op is ast.In:
+        constants[name] = tuple(literal)
+        return f"((v := get({column!r})) is not None and v in {name})"
+    constants[name] = literal
+    if op is ast.Eq:
+        return f"((v := get({column!r})) is not None and v == {name})"
+    if op is ast.NotEq:
+        return f"((v := get({column!r})) is not None and v != {name})"
+    constants[f"{name}op"] = _COMPARE[op]
+    return f"_order(get({column!r}), {name}op, {name})"
 
-    def test(row: Mapping[str, Any]) -> bool:
-        value = row.get(column)
-        if value is None:
-            return False
-        try:
-            return bool(compare(value, literal))
-        except TypeError:  # a string compared with a number: false, as in SQL after a cast
-            return False
 
-    return test
+def _order(value: Any, compare: Callable[[Any, Any], Any], literal: Any) -> bool:
+    if value is None:
+        return False
+    try:
+        return bool(compare(value, literal))
+    except TypeError:  # a string compared with a number: false, as in SQL after a cast
+        return False
 
 
 _COMPARE: Final[dict[type, Callable[[Any, Any], Any]]] = {
