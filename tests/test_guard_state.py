@@ -622,3 +622,31 @@ async def test_a_hung_server_times_out_and_later_replies_are_not_mixed_up(
     finally:
         own_redis.resume()
         await state.close()
+
+
+async def test_memory_windows_match_a_recount_of_what_was_observed() -> None:
+    """Random traffic over hours, the clock now and then a few minutes back: every window of
+    ``MemoryState`` (which keeps running sums) equals a recount of the observations an hour
+    back from the query. Minutes that a later observation aged out stay out; Redis keeps
+    them until they expire, so after a clock steps back the two may differ, by design."""
+    import random
+
+    rng = random.Random(3)
+    state = MemoryState()
+    kept: list[tuple[int, bool]] = []  # (minute, extraction) not yet aged out
+    now = T0
+    for step in range(400):
+        now += rng.choice([1, 5, 30, 90, 600]) if rng.random() > 0.1 else -rng.choice([30, 200])
+        extraction = rng.random() < 0.3
+        await state.observe(_seen("a", extraction=extraction), now)
+        minute = int(now // 60)
+        kept = [(m, x) for m, x in [*kept, (minute, extraction)] if m > minute - WINDOW_S // 60]
+        if step % 7 == 0:
+            asked = now + rng.choice([0, 0, 30, 1800])
+            q = int(asked // 60)
+            inside = [(m, x) for m, x in kept if m > q - WINDOW_S // 60]
+            w = await state.windows("a", None, asked)
+            assert w.account_requests_1h == len(inside), step
+            assert w.account_requests_1m == sum(1 for m, _ in kept if m == q), step
+            share = sum(x for _, x in inside) / len(inside) if inside else 0.0
+            assert w.account_extraction_share_1h == pytest.approx(share), step

@@ -79,35 +79,48 @@ class State(Protocol):
 
 
 class _Window:
-    """Per-minute counts over the last hour, for one account or cluster."""
+    """Per-minute counts over the last hour, for one account or cluster, with their running
+    sums (so the hour's totals do not walk all sixty minutes on every request)."""
 
-    __slots__ = ("accounts", "counts")
+    __slots__ = ("accounts", "counts", "extraction", "requests")
 
     def __init__(self) -> None:
         self.counts: OrderedDict[int, list[int]] = OrderedDict()  # minute → [requests, extr.]
         self.accounts: OrderedDict[str, float] = OrderedDict()  # clusters: account → last seen
+        self.requests = 0  # sums over ``counts``
+        self.extraction = 0
 
     def add(self, minute: int, extraction: bool) -> None:
-        slot = self.counts.get(minute)
+        counts = self.counts
+        slot = counts.get(minute)
         if slot is None:
-            slot = self.counts[minute] = [0, 0]
+            late = bool(counts) and next(reversed(counts)) > minute
+            slot = counts[minute] = [0, 0]
+            if late:  # a clock that stepped back: keep the minutes in order
+                self.counts = counts = OrderedDict(sorted(counts.items()))
         slot[0] += 1
         slot[1] += extraction
+        self.requests += 1
+        self.extraction += extraction
         self._trim(minute)
 
     def _trim(self, minute: int) -> None:
         oldest = minute - WINDOW_S // MINUTE
-        while self.counts and next(iter(self.counts)) <= oldest:
-            self.counts.popitem(last=False)
+        counts = self.counts
+        while counts and next(iter(counts)) <= oldest:
+            n, x = counts.popitem(last=False)[1]
+            self.requests -= n
+            self.extraction -= x
 
     def totals(self, minute: int) -> tuple[int, int, int]:
         """Requests in the current minute, in the hour, and extraction requests in the hour."""
         oldest = minute - WINDOW_S // MINUTE
-        hour = extraction = 0
-        for m, (n, x) in self.counts.items():
+        hour, extraction = self.requests, self.extraction
+        for m, (n, x) in self.counts.items():  # in order: the minutes out of the hour lead
             if m > oldest:
-                hour += n
-                extraction += x
+                break
+            hour -= n
+            extraction -= x
         last = self.counts.get(minute, (0, 0))[0]
         return last, hour, extraction
 

@@ -124,11 +124,12 @@ def _compile(node: ast.expr) -> Test:
     (or a tree of closures) each time cost more than the rest of ``decide``.
 
     The function's source is generated from the checked tree: column names are identifiers
-    and literals are passed in as constants, never spliced in as text. Ordering comparisons
-    go through a helper, since a string against a number raises ``TypeError`` in Python
-    (false here, as in SQL after a cast); ``==``, ``!=`` and ``in`` cannot raise.
+    and literals are passed in as constants, never spliced in as text. An ordering
+    comparison is made inline when both sides are built-in numbers and otherwise goes through
+    a helper, since a string against a number raises ``TypeError`` in Python (false here, as
+    in SQL after a cast); ``==``, ``!=`` and ``in`` cannot raise.
     """
-    constants: dict[str, Any] = {"_order": _order}
+    constants: dict[str, Any] = {"_order": _order, "_numbers": (int, float, bool)}
     body = _python(node, constants)
     namespace: dict[str, Any] = {}
     exec(f"def test(row):\n    get = row.get\n    return {body}", constants, namespace)
@@ -160,7 +161,16 @@ def _python(node: ast.expr, constants: dict[str, Any]) -> str:
     if op is ast.NotEq:
         return f"((v := get({column!r})) is not None and v != {name})"
     constants[f"{name}op"] = _COMPARE[op]
+    if isinstance(literal, int | float):  # the common case, compared inline
+        symbol = _SYMBOLS[op]
+        return (
+            f"(v {symbol} {name} if type(v := get({column!r})) in _numbers"
+            f" else _order(v, {name}op, {name}))"
+        )
     return f"_order(get({column!r}), {name}op, {name})"
+
+
+_SYMBOLS: Final = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
 def _order(value: Any, compare: Callable[[Any, Any], Any], literal: Any) -> bool:
