@@ -85,6 +85,32 @@ def test_a_new_account_is_linked_to_a_known_cluster_by_what_it_shares(tmp_path: 
     asyncio.run(run())
 
 
+def test_a_newcomer_is_linked_by_a_prompt_template_alone(tmp_path: Path) -> None:
+    """Known accounts' template fingerprints are taken after the response (``finish``), not
+    on the decision's path; they must still reach the links that place a newcomer."""
+
+    def ask(n: int) -> dict[str, Any]:
+        prompt = f"Exam item {n}: derive the answer to problem {n * 7} and show every step."
+        return {"model": "m", "messages": [{"role": "user", "content": prompt}]}
+
+    async def run() -> None:
+        guard = Guard(_policy(tmp_path))
+        for i, account in enumerate(("a1", "a2", "a1", "a2")):
+            done = await guard.assess("openai.chat", ask(i), {"x-account-id": account})
+            assert done.context.signals.template_fp is None  # deferred: a placed account
+            await guard.finish(done, response=None, status=403)
+        newcomer = await guard.assess("openai.chat", ask(41), {"x-account-id": "fresh"})
+        assert newcomer.context.signals.template_fp is not None
+        assert newcomer.artefacts == (f"template:{newcomer.context.signals.template_fp}",)
+        assert newcomer.context.account.linked
+        assert newcomer.context.account.cluster_id == "c1"
+        other = {"model": "m", "messages": [{"role": "user", "content": "What is a monad?"}]}
+        stranger = await guard.assess("openai.chat", other, {"x-account-id": "other"})
+        assert not stranger.context.account.linked
+
+    asyncio.run(run())
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -158,11 +158,18 @@ class RowBuffer:
         row["source_line"] = source_line
         self._rows.append(row)
 
-    def row(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """One record's store row, not kept (the guard normalises one request at a time)."""
-        return self._row(record)
+    def row(self, record: Mapping[str, Any], *, template: bool = True) -> dict[str, Any]:
+        """One record's store row, not kept (the guard normalises one request at a time).
+        Without ``template`` an online row leaves out the template fingerprint; ``template``
+        gives it later."""
+        return self._row(record, template)
 
-    def _row(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def template(self, prompt: str) -> tuple[str, int]:
+        """The template fingerprint column an online row holds for ``prompt`` (non-empty)."""
+        view = "skeleton_fp" if len(prompt) > TEMPLATE_LONG_CHARS else "prefix_fp"
+        return view, self._template(prompt)
+
+    def _row(self, record: Mapping[str, Any], template: bool = True) -> dict[str, Any]:
         if not isinstance(record, dict):
             raise RecordError("wrong_type", "a record must be a JSON object")
         w = Warnings()
@@ -197,7 +204,7 @@ class RowBuffer:
         row["status"] = status
         row["latency_ms"] = w.float_(record, "latency_ms", "latency_ms")
         self._client(record, row, w)
-        self._conversation(request, conv, row, w)
+        self._conversation(request, conv, row, w, template)
         meta = w.obj(record, "meta", "meta")
         if meta is not None:
             encoded = dumps(meta)
@@ -238,7 +245,7 @@ class RowBuffer:
         row["tls_fingerprint"] = tls[:128] if tls else None
 
     def _conversation(
-        self, request: JSON, conv: Conversation, row: dict[str, Any], w: Warnings
+        self, request: JSON, conv: Conversation, row: dict[str, Any], w: Warnings, template: bool
     ) -> None:
         h = self._memo
         layout = conv.layout
@@ -262,9 +269,9 @@ class RowBuffer:
         row["prompt_chars"] = len(prompt)
         row["input_chars"] = conv.input_chars + len(system)
         if self._online:
-            if prompt:
-                view = "skeleton_fp" if len(prompt) > TEMPLATE_LONG_CHARS else "prefix_fp"
-                row[view] = self._template(prompt)
+            if prompt and template:
+                view, fingerprint = self.template(prompt)
+                row[view] = fingerprint
         elif prompt:
             row["prompt_hash"] = self._normalised(prompt)
             views = self._views(prompt)

@@ -108,6 +108,7 @@ class Signals:
     rule_ids: tuple[str, ...] = ()
     harness: str = ""
     template_fp: int | None = None
+    """``None`` also when the guard left it for after the response (see ``Guard.assess``)."""
     score: float = 0.0
 
     @property

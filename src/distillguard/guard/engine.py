@@ -52,6 +52,8 @@ class Assessment:
     decision: Decision
     buckets: list[Bucket] = field(default_factory=list)
     artefacts: tuple[str, ...] = ()
+    row: Mapping[str, Any] | None = None
+    """The normalised request, when its artefacts are still to be taken (in ``finish``)."""
     started: float = 0.0
     state_error: str | None = None
     watermark_key: str | None = None
@@ -207,10 +209,13 @@ class Guard:
         started = time.perf_counter()
         account_id = str(record["account_id"])
         api_key = record.get("api_key_id")
-        found = self.signals.of({**record, "response": None})
-        signals = found.signals
         account = self.watchlist.account(account_id)
-        artefacts = _artefacts(found.row, signals)
+        # Only a request from an account no hunt has placed is linked now, by what it shares;
+        # for the others the template fingerprint (the costliest signal) waits for ``finish``.
+        linking = not account.known and account.cluster_id is None
+        found = self.signals.of({**record, "response": None}, template=linking)
+        signals = found.signals
+        artefacts = _artefacts(found.row, signals.template_fp) if linking else ()
         policy = self.policy
         state_error: str | None = None
         windows = Windows()
@@ -218,7 +223,7 @@ class Guard:
         buckets: list[Bucket] = []
         row: dict[str, Any] | None = None
         try:
-            if not account.known and account.cluster_id is None:
+            if linking:
                 cluster = await self.state.linked(artefacts)
                 if cluster is not None:
                     account = self.watchlist.with_cluster(account, cluster, linked=True)
@@ -244,6 +249,7 @@ class Guard:
             decision=decision,
             buckets=buckets,
             artefacts=artefacts,
+            row=None if linking else found.row,
             started=started,
             state_error=state_error,
             watermark_key=self.watermark_key(account, now) if decision.watermark else None,
@@ -300,6 +306,9 @@ class Guard:
         if assessment.state_error is not None:
             meta["state_error"] = assessment.state_error
         record["meta"] = meta
+        artefacts = assessment.artefacts
+        if assessment.row is not None:
+            artefacts = _artefacts(assessment.row, self.signals.template(assessment.row))
         try:
             if tokens and assessment.buckets and assessment.decision.served:
                 await self.state.charge(assessment.buckets, tokens, now)
@@ -308,7 +317,7 @@ class Guard:
                     account=record["account_id"],
                     cluster=context.account.cluster_id,
                     extraction=context.signals.extraction,
-                    artefacts=assessment.artefacts,
+                    artefacts=artefacts,
                 ),
                 now,
             )
@@ -327,14 +336,14 @@ def _api_key(headers: Mapping[str, str]) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-def _artefacts(row: Mapping[str, Any], signals: Signals) -> tuple[str, ...]:
+def _artefacts(row: Mapping[str, Any], template_fp: int | None) -> tuple[str, ...]:
     """What a request shares with others that can tie a new account to a known cluster:
     its system prompt, its prompt template and its network (hashed at normalisation)."""
     out: list[str] = []
     if row.get("system_hash") is not None:
         out.append(f"system:{row['system_hash']}")
-    if signals.template_fp is not None:
-        out.append(f"template:{signals.template_fp}")
+    if template_fp is not None:
+        out.append(f"template:{template_fp}")
     client = row.get("ip_prefix_hash")
     if client is not None:
         out.append(f"net:{client}")

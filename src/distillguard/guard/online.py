@@ -63,10 +63,21 @@ class OnlineSignals:
             elif rule.sets in INTENTS:
                 self._intent_of[rule.id] = rule.sets
 
-    def of(self, record: Mapping[str, Any]) -> Findings:
-        """Signals of one contract record (``RecordError`` if it is not one)."""
-        row = self._buffer.row(record)
+    def of(self, record: Mapping[str, Any], *, template: bool = True) -> Findings:
+        """Signals of one contract record (``RecordError`` if it is not one). Without
+        ``template`` the template fingerprint is left out (``None``): it is the costliest
+        signal and only linking reads it, so the guard takes it after the response
+        (``template``) unless the request is from an account it must link first."""
+        row = self._buffer.row(record, template=template)
         return Findings(row, self.of_row(row))
+
+    def template(self, row: Mapping[str, Any]) -> int | None:
+        """The template fingerprint of a row ``of`` normalised (``Signals.template_fp``)."""
+        found = template_fp(row)
+        prompt = row.get("prompt_text")
+        if found is None and prompt:
+            found = self._buffer.template(str(prompt))[1]
+        return found
 
     def of_row(self, row: Mapping[str, Any]) -> Signals:
         text_ids = self._text.match(row.get("prompt_text") or "", row.get("system_text") or "")
