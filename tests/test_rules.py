@@ -21,6 +21,7 @@ from distillguard.errors import ConfigError
 from distillguard.signals import OnlineMatcher, load, match_columns
 from distillguard.signals.expr import parse
 from distillguard.signals.rules import load_file
+from distillguard.simulate.corpus import answer_texts
 
 RULES = load()
 
@@ -114,6 +115,10 @@ def test_engines_agree_on_real_prompts() -> None:
         (p[:80], a, b) for p, a, b in zip(prompts, per_request, batch, strict=True) if a != b
     ]
     assert not disagreements, disagreements[:5]
+    # Warming a matcher up (as the guard does at start) builds states, never changes results.
+    warmed = OnlineMatcher(RULES.text)
+    warmed.warm(answer_texts())
+    assert [warmed.match(p, p) for p in prompts] == per_request
     fired = sum(bool(ids) for ids in batch)
     assert 0 < fired < len(prompts)
 

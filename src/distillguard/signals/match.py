@@ -14,7 +14,7 @@ capital I, Greek final sigma) differs between Python and Arrow.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import pyarrow as pa
@@ -76,6 +76,13 @@ class OnlineMatcher:
             for text in (*rule.fire, *rule.silent):
                 self.match(text, "")
         self._systems.clear()
+
+    def warm(self, texts: Iterable[str]) -> None:
+        """Run the prompt rules over ``texts`` and forget the results: the DFA states real
+        text needs are built now instead of on the first few thousand requests (RE2 keeps
+        them; building one costs more than scanning a prompt with the states it has)."""
+        for text in texts:
+            self._prompt.ids(clip(text))
 
     def match(self, prompt: str, system: str = "") -> list[str]:
         """Ids of the rules that fire, in rule order."""

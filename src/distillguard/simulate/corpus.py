@@ -92,6 +92,12 @@ def _lines(name: str) -> Iterator[dict[str, Any]]:
             yield orjson.loads(line)
 
 
+def answer_texts() -> Iterator[str]:
+    """The corpus's real answers, one text each (the guard warms its text rules on them)."""
+    for row in _lines("answers.jsonl.gz"):
+        yield str(row["text"])
+
+
 @cache
 def load() -> Corpus:
     answer_rows = list(_lines("answers.jsonl.gz"))
