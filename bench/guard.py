@@ -71,6 +71,7 @@ from distillguard.guard.log import ExchangeLog
 from distillguard.guard.online import OnlineSignals
 from distillguard.guard.policy import default_path
 from distillguard.guard.proxy import HOP_HEADERS, SURFACE_OF_PATH, build_app
+from distillguard.guard.serve import settle_collector
 from distillguard.guard.sse import output_tokens
 from distillguard.guard.state import MemoryState
 from distillguard.hashing import DEFAULT_KEY, Hasher
@@ -358,11 +359,10 @@ def timed(function: Callable[..., object], calls: Iterable[tuple[Any, ...]]) -> 
 
 @contextlib.contextmanager
 def frozen() -> Iterator[None]:
-    """What is in memory stays out of the collector's walks, as the guard server does at
-    start (``serve.run``); here that includes the replayed records, which a server never
-    holds and whose walks would otherwise show in the slowest decisions."""
-    gc.collect()
-    gc.freeze()
+    """The collector set up as the guard server does at start (``serve.settle_collector``):
+    what is in memory stays out of its walks (here that includes the replayed records, which
+    a server never holds and whose walks would otherwise show in the slowest decisions)."""
+    settle_collector()
     try:
         yield
     finally:
@@ -651,8 +651,7 @@ def serve_child(argv: Sequence[str]) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
-    gc.collect()  # as the guard server does at start (``serve.run``), for every kind here
-    gc.freeze()
+    settle_collector()  # as the guard server does at start (``serve.run``), for every kind
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -20,7 +20,7 @@ import pytest
 from distillguard.errors import ConfigError
 from distillguard.signals import OnlineMatcher, load, match_columns
 from distillguard.signals.expr import parse
-from distillguard.signals.rules import load_file
+from distillguard.signals.rules import TextRule, load_file
 from distillguard.simulate.corpus import answer_texts
 
 RULES = load()
@@ -287,3 +287,37 @@ def test_conditions_nested_too_deeply_are_config_errors() -> None:
         except ConfigError:
             continue
         assert condition.evaluate({"x": True})  # what Python compiles must still evaluate
+
+
+def test_patterns_with_and_without_gaps_fire_alike_in_both_engines() -> None:
+    """Patterns with bounded gaps run through RE2's filter, the others as one set: a rule
+    whose patterns are split between the two, a rule of gap patterns without a literal atom
+    (the filter must run them on every text), and one with none, agree with Arrow's RE2."""
+
+    def rule(rule_id: str, *patterns: str) -> TextRule:
+        return TextRule(
+            rule_id, rule_id, "", "low", "cot_elicitation", "prompt", patterns, ("en",), (), ()
+        )
+
+    rules = [
+        rule("T-1", r"rewrite[^.]{0,40}censor", r"step by step"),
+        rule("T-2", r"\$[^$]{1,12}\$", r"[a-z]{0,3}q"),
+        rule("T-3", r"plain words"),
+    ]
+    texts = [
+        "please rewrite this so the censor lets it through",
+        "rewrite this. the censor",  # the gap may not cross a full stop
+        "go step by step",
+        "cost $x+y$ here",
+        "a $" + "x" * 20 + "$ too long",
+        "aq",
+        "plain words only",
+        "nothing at all",
+        "",
+    ]
+    online = OnlineMatcher(rules)
+    column = pa.array(texts)
+    batch = match_columns(rules, column, pa.array([""] * len(texts))).to_pylist()
+    assert [online.match(t) for t in texts] == batch
+    assert batch[:4] == [["T-1"], [], ["T-1"], ["T-2"]]
+    assert batch[4:] == [[], ["T-2"], ["T-3"], [], []]
