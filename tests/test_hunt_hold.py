@@ -11,7 +11,7 @@ import pytest
 from distillguard.errors import InputError
 from distillguard.exchange import IngestOptions, Store, ingest
 from distillguard.hunt import HuntOptions, hunt
-from distillguard.hunt.hold import HELD, hold, read_convicted
+from distillguard.hunt.hold import HELD, hold, read_convicted, release_score
 from distillguard.hunt.scoring import Scores
 from distillguard.simulate import simulate
 from distillguard.types import ACCOUNTS_CSV_COLUMNS
@@ -30,13 +30,16 @@ def _scores(verdicts: list[str]) -> Scores:
     )
 
 
-def test_only_suspicious_clustered_untrusted_convicts_are_held() -> None:
-    names = ["held", "fell", "trusted", "alone", "new", "still"]
-    scores = _scores(["suspicious", "benign", "suspicious", "suspicious", "suspicious", "attack"])
+def test_only_suspicious_clustered_untrusted_convicts_near_the_line_are_held() -> None:
+    names = ["held", "fell", "trusted", "alone", "new", "still", "sank"]
+    verdicts = ["suspicious", "benign", "suspicious", "suspicious", "suspicious", "attack"]
+    scores = _scores([*verdicts, "suspicious"])
+    scores.risk[6] = 0.37  # suspicious, but under the release score (0.375 here)
     attack = np.asarray([v == "attack" for v in scores.verdict])
-    trusted = np.asarray([False, False, True, False, False, False])
-    cluster = np.asarray([0, 0, 0, -1, 0, 0], dtype=np.int64)
-    convicted = frozenset({"held", "fell", "trusted", "alone", "still"})
+    trusted = np.asarray([False, False, True, False, False, False, False])
+    cluster = np.asarray([0, 0, 0, -1, 0, 0, 0], dtype=np.int64)
+    convicted = frozenset({"held", "fell", "trusted", "alone", "still", "sank"})
+    assert release_score(scores) == pytest.approx(0.375)
     assert hold(convicted, names, scores, attack, trusted, cluster) == 1
     assert scores.verdict == [
         "attack",
@@ -45,9 +48,10 @@ def test_only_suspicious_clustered_untrusted_convicts_are_held() -> None:
         "suspicious",
         "suspicious",
         "attack",
+        "suspicious",
     ]
     assert scores.reasons[0] == [HELD, "INTENT_COT"] and scores.reasons[4] == ["INTENT_COT"]
-    assert attack.tolist() == [True, False, False, False, False, True]
+    assert attack.tolist() == [True, False, False, False, False, True, False]
 
 
 def _write(path: Path, rows: list[list[str]], header: list[str] | None = None) -> Path:
@@ -97,11 +101,16 @@ def test_a_hunt_holds_what_the_previous_one_convicted(tmp_path: Path) -> None:
     hunt(store, tmp_path / "first")
     with (tmp_path / "first" / "accounts.csv").open(encoding="utf-8", newline="") as handle:
         first = list(csv.DictReader(handle))
-    # Clustered suspicious accounts, as if the previous hunt had convicted them.
-    chosen = [r for r in first if r["verdict"] == "suspicious" and r["cluster_id"]]
-    assert chosen, "this traffic should have clustered suspicious accounts"
+    # Clustered suspicious accounts, as if the previous hunt had convicted them: those at or
+    # above the release score are held, those under it let go.
+    release = (0.3 + 0.45) / 2  # the default operating point's
+    suspects = [r for r in first if r["verdict"] == "suspicious" and r["cluster_id"]]
+    chosen = [r for r in suspects if float(r["risk"]) >= release]
+    sank = [r for r in suspects if float(r["risk"]) < release]
+    assert chosen and sank, "this traffic should have clustered suspicious accounts both sides"
+    convicted = chosen + sank
     previous = [
-        [r["account_id"], r["risk"], "attack" if r in chosen else r["verdict"], "", "", "1", ""]
+        [r["account_id"], r["risk"], "attack" if r in convicted else r["verdict"], "", "", "1", ""]
         for r in first
     ]
     _write(tmp_path / "previous.csv", previous)
@@ -112,7 +121,7 @@ def test_a_hunt_holds_what_the_previous_one_convicted(tmp_path: Path) -> None:
         now = second[row["account_id"]]
         assert now["verdict"] == "attack" and now["reasons"].startswith(HELD)
         assert now["campaign_id"]  # held accounts belong to a campaign like any other
-    # Everything else is as the first hunt had it.
+    # Everything else (those under the release score too) is as the first hunt had it.
     others = {r["account_id"]: r["verdict"] for r in first if r not in chosen}
     assert all(second[a]["verdict"] == v for a, v in others.items())
     # The previous hunt may be the folder being written to: it is read first.

@@ -4,11 +4,17 @@ A campaign near the operating point can score just above it in one hunt and just
 the next (a quiet day, a few new accounts in its community). A guard fed by successive
 hunts would then block it, let it through, and block it again. Alerting systems answer
 this with hysteresis, and so does the hunt when given the previous hunt's ``accounts.csv``:
-an account that was ``attack`` there stays ``attack`` while it is still at least
-``suspicious`` now and in a cluster (reason ``HELD``), and is released once it falls to
-``benign`` or is linked to nobody (alone, an account is never ``attack``). Entering takes
-the attack score; leaving takes falling below the suspicious score. Trusted accounts are
-never held.
+an account that was ``attack`` there stays ``attack`` (reason ``HELD``) while it is still
+``suspicious`` now, in a cluster, and its risk has not fallen below the release score,
+halfway between the suspicious and the attack scores; it is released once it falls below
+that or is linked to nobody (alone, an account is never ``attack``). Entering takes the
+attack score; leaving takes falling clearly below it. Trusted accounts are never held.
+
+Why halfway, and not the suspicious score itself: in replays (``docs/guard.md``) holding
+everything still suspicious also held a company's coding agent that one early hunt had
+convicted on half a day of traffic, for the rest of the run; its risk sank to the suspicious
+band, while campaigns that flap sit just under the attack score. The midpoint is a rule, not
+a value fitted to those replays.
 """
 
 from __future__ import annotations
@@ -64,11 +70,15 @@ def hold(
     trusted: npt.NDArray[np.bool_],
     cluster: npt.NDArray[np.int64],
 ) -> int:
-    """Keep ``attack`` for the accounts in ``convicted`` that are ``suspicious`` now and in
-    a cluster (``scores`` and ``attack`` are updated in place); returns how many were held."""
+    """Keep ``attack`` for the accounts in ``convicted`` that are ``suspicious`` now, in a
+    cluster and at or above the release score (``scores`` and ``attack`` are updated in
+    place); returns how many were held."""
+    release = release_score(scores)
     count = 0
     for i, name in enumerate(names):
         if scores.verdict[i] != "suspicious" or name not in convicted:
+            continue
+        if scores.risk[i] < release:
             continue
         if trusted[i] or cluster[i] < 0:
             continue
@@ -77,3 +87,9 @@ def hold(
         attack[i] = True
         count += 1
     return count
+
+
+def release_score(scores: Scores) -> float:
+    """The risk under which a held conviction is let go: halfway between the suspicious and
+    the attack scores of this hunt's operating point."""
+    return (scores.suspicious_threshold + scores.attack_threshold) / 2
