@@ -399,7 +399,8 @@ def hunt_command(
         Path | None,
         typer.Option(
             help="The last hunt's output folder (or accounts.csv): its attack accounts stay "
-            "attack while they are still suspicious, so verdicts do not flap."
+            "attack while they are still suspicious, clustered and at least halfway from the "
+            "suspicious to the attack score, so verdicts do not flap."
         ),
     ] = None,
 ) -> None:
@@ -501,8 +502,8 @@ def replay_command(
     hold: Annotated[
         bool,
         typer.Option(
-            help="Each hunt holds the last one's convictions while they stay suspicious "
-            "(hunt --previous)."
+            help="Each hunt holds the last one's convictions while they stay near the attack "
+            "score (hunt --previous)."
         ),
     ] = False,
 ) -> None:
