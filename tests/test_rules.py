@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import ast
 import gzip
-import operator
 import random
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -228,21 +226,21 @@ def _reference(node: ast.expr, row: dict[str, object]) -> bool:
     )
     if value is None or literal is None:
         return False
-    op = type(node.ops[0])
-    try:
-        if op is ast.In:
-            return value in literal
-        compare: Callable[[Any, Any], Any] = {
-            ast.Eq: operator.eq,
-            ast.NotEq: operator.ne,
-            ast.Lt: operator.lt,
-            ast.LtE: operator.le,
-            ast.Gt: operator.gt,
-            ast.GtE: operator.ge,
-        }[op]
-        return bool(compare(value, literal))
+    try:  # Python's own comparison, compiled from the condition's operator
+        return bool(
+            eval(
+                compile(_comparison(node.ops[0]), "<reference>", "eval"),
+                {"value": value, "literal": literal},
+            )
+        )
     except TypeError:
         return False
+
+
+def _comparison(op: ast.cmpop) -> ast.Expression:
+    """``value OP literal`` as an expression Python compiles."""
+    compare = ast.Compare(ast.Name("value", ast.Load()), [op], [ast.Name("literal", ast.Load())])
+    return ast.fix_missing_locations(ast.Expression(compare))
 
 
 def test_conditions_agree_with_the_reference_and_with_duckdb() -> None:

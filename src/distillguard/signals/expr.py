@@ -160,17 +160,13 @@ def _python(node: ast.expr, constants: dict[str, Any]) -> str:
         return f"((v := get({column!r})) is not None and v == {name})"
     if op is ast.NotEq:
         return f"((v := get({column!r})) is not None and v != {name})"
-    constants[f"{name}op"] = _COMPARE[op]
+    constants[f"{name}op"] = _ORDERING[op]
     if isinstance(literal, int | float):  # the common case, compared inline
-        symbol = _SYMBOLS[op]
         return (
-            f"(v {symbol} {name} if type(v := get({column!r})) in _numbers"
+            f"(v {_OPS[op]} {name} if type(v := get({column!r})) in _numbers"
             f" else _order(v, {name}op, {name}))"
         )
     return f"_order(get({column!r}), {name}op, {name})"
-
-
-_SYMBOLS: Final = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
 def _order(value: Any, compare: Callable[[Any, Any], Any], literal: Any) -> bool:
@@ -182,9 +178,7 @@ def _order(value: Any, compare: Callable[[Any, Any], Any], literal: Any) -> bool
         return False
 
 
-_COMPARE: Final[dict[type, Callable[[Any, Any], Any]]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
+_ORDERING: Final[dict[type, Callable[[Any, Any], Any]]] = {
     ast.Lt: operator.lt,
     ast.LtE: operator.le,
     ast.Gt: operator.gt,
