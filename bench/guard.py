@@ -300,12 +300,13 @@ def replayable(records: Sequence[Mapping[str, Any]]) -> list[Replayed]:
 
 
 async def replay(
-    guard: Guard, clock: ReplayClock, requests: Sequence[Replayed], finished: list[int]
-) -> tuple[list[int], list[int], list[Context], list[str]]:
+    guard: Guard, clock: ReplayClock, requests: Sequence[Replayed]
+) -> tuple[list[int], list[int], list[int], list[Context], list[str]]:
     """Assess and finish every request in order: nanoseconds per assess (wall, and CPU time
-    of this thread), the contexts decided on and the actions; nanoseconds per ``finish``
-    (after the response, off the decision's path) go to ``finished``."""
+    of this thread) and per ``finish`` (after the response, off the decision's path), the
+    contexts decided on and the actions."""
     took: list[int] = []
+    finished: list[int] = []
     cpu: list[int] = []
     contexts: list[Context] = []
     actions: list[str] = []
@@ -324,7 +325,7 @@ async def replay(
         began = clock_ns()
         await guard.finish(assessment, response=request.response, status=200, tokens=request.tokens)
         finished.append(clock_ns() - began)
-    return took, cpu, contexts, actions
+    return took, cpu, finished, contexts, actions
 
 
 def percentiles(values_ns: Sequence[int]) -> dict[str, float]:
@@ -377,8 +378,7 @@ def decision_bench(traffic: Traffic, sizes: Sizes, profile: bool) -> dict[str, A
     busy_before, _ = machine_busy()
     cpu_before, wall_before = time.process_time(), time.perf_counter()
     with frozen():
-        finished: list[int] = []
-        took, cpu, contexts, actions = asyncio.run(replay(guard, clock, requests, finished))
+        took, cpu, finished, contexts, actions = asyncio.run(replay(guard, clock, requests))
     wall = time.perf_counter() - wall_before
     own = (time.process_time() - cpu_before) / wall
     other = (machine_busy()[0] - busy_before) / wall - own

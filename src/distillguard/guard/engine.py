@@ -77,7 +77,7 @@ class _ExchangeIds:
 
 new_exchange_id: Final = _ExchangeIds()
 os.register_at_fork(after_in_child=new_exchange_id.reset)
-_KEY_IDS_MAX: Final = 65_536  # watermark key ids remembered, by (scope, epoch)
+_KEY_IDS_MAX: Final = 65_536  # watermark key ids remembered, by (keyring, scope, epoch)
 
 
 def key_hash(secret: str) -> str:
@@ -115,8 +115,7 @@ class Guard:
         self._policy_stamp = _stamp(policy_path)
         self._checked = clock()
         self.reload_errors: list[str] = []
-        self._key_ids: dict[tuple[str, int], str] = {}
-        self._key_ids_of: Keyring | None = keyring
+        self._key_ids: dict[tuple[Keyring | None, str, int], str] = {}
 
     # -- reloading ---------------------------------------------------------------------
 
@@ -260,19 +259,18 @@ class Guard:
         the key epoch of ``now``."""
         scope = scope_for(cluster_id=account.cluster_id, account_id=account.account_id)
         keyring = self.keyring
-        if keyring is not self._key_ids_of or len(self._key_ids) >= _KEY_IDS_MAX:
-            self._key_ids.clear()
-            self._key_ids_of = keyring
         epoch = (
             0 if keyring is None else epoch_of(datetime.fromtimestamp(now, UTC), keyring.epoch_days)
         )
-        known = self._key_ids.get((scope, epoch))
+        known = self._key_ids.get((keyring, scope, epoch))
         if known is None:
             if keyring is not None:
                 known = keyring.key_id(scope, epoch)
             else:
                 known = hmac.new(_PUBLIC_LABEL, scope.encode(), "sha256").hexdigest()[:16]
-            self._key_ids[scope, epoch] = known
+            if len(self._key_ids) >= _KEY_IDS_MAX:
+                self._key_ids.clear()
+            self._key_ids[keyring, scope, epoch] = known
         return known
 
     async def finish(

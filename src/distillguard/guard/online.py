@@ -79,11 +79,8 @@ class OnlineSignals:
 
     def template(self, row: Mapping[str, Any]) -> int | None:
         """The template fingerprint of a row ``of`` normalised (``Signals.template_fp``)."""
-        found = template_fp(row)
         prompt = row.get("prompt_text")
-        if found is None and prompt:
-            found = self._buffer.template(str(prompt))[1]
-        return found
+        return self._buffer.template(str(prompt))[1] if prompt else None
 
     def of_row(self, row: Mapping[str, Any]) -> Signals:
         text_ids = self._text.match(row.get("prompt_text") or "", row.get("system_text") or "")

@@ -72,10 +72,8 @@ class OnlineMatcher:
         self._prompt = _RuleSet([rule for rule in rules if rule.target == "prompt"])
         self._system = _RuleSet([rule for rule in rules if rule.target == "system"])
         self._systems: dict[str, list[str]] = {}
-        for rule in rules:  # builds the states every rule's own examples need, up front
-            for text in (*rule.fire, *rule.silent):
-                self.match(text, "")
-        self._systems.clear()
+        # builds the states every rule's own examples need, up front
+        self.warm(text for rule in rules for text in (*rule.fire, *rule.silent))
 
     def warm(self, texts: Iterable[str]) -> None:
         """Run the prompt rules over ``texts`` and forget the results: the DFA states real
