@@ -24,7 +24,7 @@ from distillguard.types import CAPABILITIES
 OPERATOR = 5  # accounts 0..4: one operator's accounts
 USERS = 12  # accounts 5..16: users of the same public agent framework
 TEMPLATES = 10  # the framework's prompt templates
-OTHERS = 40  # customers who share nothing (an artefact most accounts share weighs nothing)
+OTHERS = 40  # customers who share nothing
 
 
 def build(n: int, artefacts: list[tuple[str, list[int]]]) -> Graph:
@@ -80,6 +80,25 @@ def test_a_stranger_with_one_knit_link_is_not_in_the_group() -> None:
     links = link(framework_graph(stranger=True))
     assert links.knit[-1] == -1
     assert (links.knit[:OPERATOR] >= 0).all()
+
+
+def test_a_campaign_that_is_most_of_the_traffic_is_still_linked() -> None:
+    # A reseller's logs, or a sample of suspect traffic: thirty of forty accounts are one
+    # operator's, sharing a system prompt, a harness and a sign-up burst. That most accounts
+    # share them says they are common here, not that they are meaningless: they still link.
+    operator_accounts = list(range(30))
+    others = [[account] for account in range(30, 40)]  # each with an artefact of its own
+    links = link(
+        build(
+            40,
+            [(kind, operator_accounts) for kind in ("system_prompt", "harness", "signup_burst")]
+            + [("harness", holder) for holder in others],
+        )
+    )
+    # (Modularity may cut thirty interchangeable accounts into a few communities; campaigns
+    # are built from clusters of accounts doing the same work, so they come back together.)
+    assert (links.cluster[:30] >= 0).all() and (links.attachment[:30] > 0.5).all()
+    assert (links.cluster[30:] == -1).all()
 
 
 def test_an_account_knit_to_two_groups_does_not_join_them() -> None:
@@ -229,6 +248,75 @@ def test_an_outsider_linked_only_to_other_outsiders_is_not_attack() -> None:
     assert verdict[:10] == ["attack"] * 10
     assert verdict[10] == "attack"  # linked to two campaign accounts itself
     assert verdict[11:] == ["suspicious", "suspicious"]
+
+
+def test_customers_linked_to_each_other_are_not_the_core_however_many_links() -> None:
+    # Ten campaign accounts on a ring (eight partners each), two of them quiet (they do not
+    # extract); five customers of one agent framework, who do not extract either, share its
+    # templates with each other and with campaign account 0: five partners each, more than
+    # half the cluster's typical eight, but only one of them an account doing the work.
+    campaign, customers = 10, 5
+    n = campaign + customers
+    extracting = np.arange(n) < campaign
+    extracting[[3, 7]] = False
+    clique = [(a, b) for a, b in itertools.combinations(range(campaign, n), 2)]
+    ties = np.concatenate(
+        [_ring(campaign, 4), np.asarray(clique + [(c, 0) for c in range(campaign, n)])]
+    ).astype(np.int64)
+    registry = Registry.unknown(n)
+    registry.created[:] = 1.7e9 - 86400.0
+    links = Links(
+        cluster=np.zeros(n, dtype=np.int64),
+        attachment=np.ones(n),
+        weight=np.zeros(0),
+        shared=[{"template": 0.7, "payment": 1.0}] * campaign + [{"template": 0.7}] * customers,
+        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
+        knit=np.full(n, -1, dtype=np.int64),
+        ties=ties,
+    )
+    assert (links.partners[campaign:] == 5).all()
+    verdict = score(_profiles(n, extracting), links, registry=registry, point=OperatingPoint())
+    # The quiet campaign accounts are woven in among working ones: attack all the same.
+    assert verdict.verdict[:campaign] == ["attack"] * campaign
+    assert verdict.verdict[campaign:] == ["suspicious"] * customers
+
+
+def test_a_customers_own_group_that_does_not_extract_is_not_the_core() -> None:
+    # A classroom of six (a knit group: one sign-up burst, one harness) whose students each
+    # share a framework's templates with three of the campaign's working accounts: eight
+    # partners each, three of them doing the work, as many as a campaign account has. The
+    # classroom as a whole does not extract, so its students are not the campaign's core.
+    campaign, students = 10, 6
+    n = campaign + students
+    extracting = np.arange(n) < campaign
+    classroom = list(range(campaign, n))
+    ties = np.concatenate(
+        [
+            _ring(campaign, 4),
+            np.asarray(list(itertools.combinations(classroom, 2))),
+            np.asarray([(s, (s + k) % campaign) for s in classroom for k in range(3)]),
+        ]
+    ).astype(np.int64)
+    registry = Registry.unknown(n)
+    registry.created[:] = 1.7e9 - 86400.0
+    links = Links(
+        cluster=np.zeros(n, dtype=np.int64),
+        attachment=np.ones(n),
+        weight=np.zeros(0),
+        shared=[{"template": 0.7, "payment": 1.0}] * campaign
+        + [{"template": 0.7, "signup_burst": 0.6, "harness": 0.6}] * students,
+        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
+        knit=np.where(extracting, -1, 0).astype(np.int64),
+        ties=ties,
+    )
+    assert (links.partners[campaign:] == 8).all()
+    scores = score(_profiles(n, extracting), links, registry=registry, point=OperatingPoint())
+    assert scores.verdict[:campaign] == ["attack"] * campaign
+    assert scores.verdict[campaign:] == ["suspicious"] * students
+    # The same students, not known as one group: their links make them the core.
+    loose = replace(links, knit=np.full(n, -1, dtype=np.int64))
+    verdict = score(_profiles(n, extracting), loose, registry=registry, point=OperatingPoint())
+    assert verdict.verdict[campaign:] == ["attack"] * students
 
 
 def test_accounts_that_hide_where_they_come_from_add_to_coordination() -> None:

@@ -249,6 +249,19 @@ def _noisy_or(evidence: Mapping[str, Evidence], parts: Mapping[str, Array]) -> A
     return np.asarray(1.0 - miss, dtype=np.float64)
 
 
+def _tied_to(
+    ties: npt.NDArray[np.int64], chosen: npt.NDArray[np.bool_], n: int
+) -> npt.NDArray[np.int64]:
+    """Per account, how many of the accounts ``chosen`` it is linked to (``Links.ties``)."""
+    if ties.size == 0:
+        return np.zeros(n, dtype=np.int64)
+    first, second = ties[:, 0], ties[:, 1]
+    counts = np.bincount(first[chosen[second]], minlength=n) + np.bincount(
+        second[chosen[first]], minlength=n
+    )
+    return counts.astype(np.int64)
+
+
 def _group_median(values: Array, groups: npt.NDArray[np.int64], n_groups: int) -> Array:
     """Median of ``values`` within each group (0 for an empty group)."""
     order = np.lexsort((values, groups))
@@ -357,34 +370,41 @@ def score(
         knit_attack = (knit_parts["coordination"] >= COORDINATED) & (knit_score >= attack_at)
 
     # The core of a cluster: accounts linked to at least half as many of its members as its
-    # typical member is. A reseller's real customer who happened to share a template with
-    # one campaign account hangs on by one or two links; the campaign's own accounts, even
-    # quiet ones, are woven in. Outside the core, an account is attack only when it extracts
-    # like the cluster, is still linked to a quarter as many members as is typical, one of
-    # them a core account that does the cluster's work, and is tied to the cluster by more
-    # than one kind of artefact: a customer whose few prompts happen to fill the same
-    # templates as a campaign account's shares templates and nothing else.
+    # typical member is, CORE_MIN_PARTNERS of them accounts that do the cluster's work. A
+    # reseller's real customer who happened to share a template with one campaign account
+    # hangs on by one or two links; customers of one agent framework who share its templates
+    # with each other and with one campaign account are linked to each other, not to the
+    # accounts doing the extracting; the campaign's own accounts, even quiet ones, are woven
+    # in among those. A knit group is one operator's accounts (a classroom, a company's
+    # fleet): when the group as a whole does not do the cluster's work, its accounts that do
+    # not either are not its core, however many of the cluster's accounts they are linked
+    # to. Outside the core, an account is attack only when it extracts like the cluster, is
+    # still linked to a quarter as many members as is typical, one of them a core account
+    # that does the cluster's work, and is tied to the cluster by more than one kind of
+    # artefact: a customer whose few prompts happen to fill the same templates as a campaign
+    # account's shares templates and nothing else.
+    does_work = own_extraction >= 0.5 * extraction[groups]
     median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
     core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
-    in_core = links.partners >= core_partners[groups]
+    in_core = (links.partners >= core_partners[groups]) & (
+        _tied_to(links.ties, does_work, n) >= CORE_MIN_PARTNERS
+    )
+    if n_knit:
+        unit_works = knit_parts["extraction"][np.maximum(knit, 0)] >= 0.5 * extraction[groups]
+        in_core &= does_work | ~in_knit | unit_works
     # A core account that does the cluster's work (in a cluster too small for anyone to have
     # CORE_MIN_PARTNERS partners, one linked to all the others); outside the core, an account
     # must be linked to one of those itself: a community found by modularity can hold,
     # besides the campaign, customers tied only to each other or to other customers in it.
     size = np.bincount(groups, minlength=n_groups)
     central = links.partners >= np.minimum(core_partners, np.maximum(size - 1, 1))[groups]
-    working = central & (own_extraction >= 0.5 * extraction[groups])
-    tied_to_core = np.zeros(n, dtype=bool)
-    if links.ties.size:
-        first, second = links.ties[:, 0], links.ties[:, 1]
-        tied_to_core[first[working[second]]] = True
-        tied_to_core[second[working[first]]] = True
+    tied_to_core = _tied_to(links.ties, central & does_work, n) > 0
 
     verdict: list[str] = []
     reasons: list[list[str]] = []
     for i in range(n):
         g, k = int(groups[i]), int(knit[i])
-        alike = own_extraction[i] >= 0.5 * extraction[g]
+        alike = bool(does_work[i])
         core = bool(in_core[i])
         woven = (
             links.partners[i] >= 0.25 * median_partners[g]
