@@ -24,7 +24,7 @@ from distillguard.types import CAPABILITIES
 OPERATOR = 5  # accounts 0..4: one operator's accounts
 USERS = 12  # accounts 5..16: users of the same public agent framework
 TEMPLATES = 10  # the framework's prompt templates
-OTHERS = 40  # customers who share nothing
+OTHERS = 40  # customers who share nothing (an artefact most accounts share weighs nothing)
 
 
 def build(n: int, artefacts: list[tuple[str, list[int]]]) -> Graph:
@@ -82,23 +82,20 @@ def test_a_stranger_with_one_knit_link_is_not_in_the_group() -> None:
     assert (links.knit[:OPERATOR] >= 0).all()
 
 
-def test_a_campaign_that_is_most_of_the_traffic_is_still_linked() -> None:
-    # A reseller's logs, or a sample of suspect traffic: thirty of forty accounts are one
-    # operator's, sharing a system prompt, a harness and a sign-up burst. That most accounts
-    # share them says they are common here, not that they are meaningless: they still link.
-    operator_accounts = list(range(30))
-    others = [[account] for account in range(30, 40)]  # each with an artefact of its own
+def test_what_most_accounts_share_links_nobody() -> None:
+    # Thirty of forty customers call through one popular SDK from one network provider and
+    # use one popular prompt template: together that would weigh a link, and it says
+    # nothing about who runs them.
+    customers = list(range(30))
+    others = [[account] for account in range(30, 40)]  # each with a harness of its own
     links = link(
         build(
             40,
-            [(kind, operator_accounts) for kind in ("system_prompt", "harness", "signup_burst")]
+            [(kind, customers) for kind in ("harness", "client", "asn", "template")]
             + [("harness", holder) for holder in others],
         )
     )
-    # (Modularity may cut thirty interchangeable accounts into a few communities; campaigns
-    # are built from clusters of accounts doing the same work, so they come back together.)
-    assert (links.cluster[:30] >= 0).all() and (links.attachment[:30] > 0.5).all()
-    assert (links.cluster[30:] == -1).all()
+    assert (links.cluster == -1).all()
 
 
 def test_an_account_knit_to_two_groups_does_not_join_them() -> None:

@@ -73,23 +73,27 @@ class Links:
     """The links inside clusters, one row (a, b) each: who ``partners`` counts."""
 
 
-def rarity(degree: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+def rarity(degree: npt.NDArray[np.int64], n_accounts: int) -> npt.NDArray[np.float64]:
     """1 for an artefact two accounts share, decaying with the log of how many share it.
 
     The decay is FRAUDAR's column weighting, 1 / log(d + 5), scaled so a pair weighs 1: an
     artefact a hundred accounts share weighs about 0.4. It decays slowly on purpose: one
     operator's hundreds of accounts share their harness and templates, and that must still
     link them. What keeps common artefacts from linking strangers is that a link needs
-    several of them at once (see ``link``) and that an artefact whose holders share little
-    else loses weight (``cohesion``).
+    several of them at once (see ``link``), and an artefact that most accounts share (more
+    than half) weighs nothing.
 
-    How many accounts share an artefact is never compared with how many accounts the
-    traffic holds: a campaign can be most of the traffic a hunt is given (a reseller's
-    logs, a sample of suspect traffic), and its system prompt is then shared by most
-    accounts and still ties them together.
+    That last rule has a cost, measured: where one campaign is most of the traffic a hunt is
+    given (a reseller's logs, a sample of suspect traffic), its own system prompt and
+    commonest templates weigh nothing and it falls apart into smaller clusters. Without the
+    rule, hunts of the first days of traffic (few accounts, so more artefacts held by half
+    of them) linked a company's coding agents strongly enough to convict them, and the
+    guard's replay degraded them for half a day.
     """
     d = np.maximum(degree, 2).astype(np.float64)
-    return np.asarray(math.log(7.0) / np.log(d + 5.0), dtype=np.float64)
+    weight = math.log(7.0) / np.log(d + 5.0)
+    weight = np.where(d > max(2.0, 0.5 * n_accounts), 0.0, weight)
+    return np.asarray(weight, dtype=np.float64)
 
 
 Ints = npt.NDArray[np.int64]
@@ -252,7 +256,7 @@ def link(
     """
     n_acc, n_art = graph.n_accounts, graph.n_artefacts
     kinds = np.asarray([KIND_WEIGHT.get(kind, 0.3) for kind in graph.kinds], dtype=np.float64)
-    weight = rarity(graph.degree()) * kinds if n_art else np.zeros(0)
+    weight = rarity(graph.degree(), n_acc) * kinds if n_art else np.zeros(0)
     cluster = np.full(n_acc, -1, dtype=np.int64)
     attachment = np.zeros(n_acc, dtype=np.float64)
     shared: list[dict[str, float]] = [{} for _ in range(n_acc)]
