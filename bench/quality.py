@@ -2,6 +2,7 @@
 
     python bench/quality.py                               # seeds 1-3, evasion 0-3
     python bench/quality.py --seeds 4 --evasion 3 --scale 0.002
+    python bench/quality.py --methods hunt --shape 22,2,0.003,28 --shape 31,2,0.008,10
 
 For each seed and evasion level it simulates labelled traffic, ingests it, and scores four
 methods on it with ``evaluate``: the hunt at its default operating point, per-key rate
@@ -61,13 +62,32 @@ def row(traffic: str, method: str, e: dict[str, Any]) -> str:
     )
 
 
+def _shape(text: str) -> tuple[int, int, float, int]:
+    try:
+        seed, evasion, scale, days = text.split(",")
+        return int(seed), int(evasion), float(scale), int(days)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SEED,EVASION,SCALE,DAYS") from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--evasion", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--scale", type=float, default=0.005)
     parser.add_argument("--days", type=int, default=14)
+    parser.add_argument(
+        "--shape",
+        type=_shape,
+        action="append",
+        metavar="SEED,EVASION,SCALE,DAYS",
+        help="one traffic set of its own shape (repeatable); replaces the four options above",
+    )
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     args = parser.parse_args()
+    shapes = args.shape or [
+        (seed, evasion, args.scale, args.days) for seed in args.seeds for evasion in args.evasion
+    ]
     work = Path(tempfile.mkdtemp(prefix="distillguard-quality-"))
     results: dict[str, dict[str, Any]] = {}
     print(
@@ -76,27 +96,28 @@ def main() -> int:
     )
     print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|")
     try:
-        for seed in args.seeds:
-            for evasion in args.evasion:
-                name = f"seed {seed}, evasion {evasion}"
-                root = work / f"s{seed}e{evasion}"
-                traffic = root / "traffic"
-                simulate(traffic, scale=args.scale, days=args.days, seed=seed, evasion=evasion)
-                ingest(
-                    [traffic / "exchanges"],
-                    root / "store",
-                    accounts=traffic / "accounts.jsonl",
-                    models=traffic / "models.jsonl",
-                    options=IngestOptions(annotate=TextSignals()),
-                )
-                store = Store(root / "store")
-                for method, run in METHODS.items():
-                    out = root / method.replace(" ", "-")
-                    run(store, out)
-                    figures = evaluate(out, traffic / "labels.csv").to_json()
-                    results.setdefault(method, {})[name] = figures
-                    print(row(name, method, figures), flush=True)
-                shutil.rmtree(root)
+        for seed, evasion, scale, days in shapes:
+            name = f"seed {seed}, evasion {evasion}"
+            if args.shape:
+                name += f", scale {scale}, {days} days"
+            root = work / f"s{seed}e{evasion}"
+            traffic = root / "traffic"
+            simulate(traffic, scale=scale, days=days, seed=seed, evasion=evasion)
+            ingest(
+                [traffic / "exchanges"],
+                root / "store",
+                accounts=traffic / "accounts.jsonl",
+                models=traffic / "models.jsonl",
+                options=IngestOptions(annotate=TextSignals()),
+            )
+            store = Store(root / "store")
+            for method in args.methods:
+                out = root / method.replace(" ", "-")
+                METHODS[method](store, out)
+                figures = evaluate(out, traffic / "labels.csv").to_json()
+                results.setdefault(method, {})[name] = figures
+                print(row(name, method, figures), flush=True)
+            shutil.rmtree(root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for method, by_traffic in results.items():
