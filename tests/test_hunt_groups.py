@@ -316,6 +316,47 @@ def test_a_customers_own_group_that_does_not_extract_is_not_the_core() -> None:
     assert verdict.verdict[campaign:] == ["attack"] * students
 
 
+def test_a_customers_fleet_is_judged_on_its_own_coordination() -> None:
+    # A company's five coding agents (one organisation, created two years before, verified;
+    # knit by the product's system prompt, harness and templates) ask for maximal outputs
+    # like the campaign and are each linked to three of its accounts: by their links and
+    # their work they are the campaign's core. On its own, the fleet is one verified,
+    # long-standing customer, not a candidate campaign, so the cluster lends it nothing.
+    campaign, fleet = 10, 5
+    n = campaign + fleet
+    members = list(range(campaign, n))
+    ties = np.concatenate(
+        [
+            _ring(campaign, 4),
+            np.asarray(list(itertools.combinations(members, 2))),
+            np.asarray([(a, (a + k) % campaign) for a in members for k in range(3)]),
+        ]
+    ).astype(np.int64)
+    registry = Registry.unknown(n)
+    registry.created[:campaign] = 1.7e9 - 86400.0
+    registry.created[campaign:] = 1.7e9 - 2 * 365 * 86400.0
+    registry.verified[campaign:] = True
+    registry.org[campaign:] = 0
+    links = Links(
+        cluster=np.zeros(n, dtype=np.int64),
+        attachment=np.ones(n),
+        weight=np.zeros(0),
+        shared=[{"template": 0.7, "payment": 1.0}] * campaign
+        + [{"template": 0.7, "system_prompt": 0.8, "harness": 0.6}] * fleet,
+        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
+        knit=np.where(np.arange(n) < campaign, -1, 0).astype(np.int64),
+        ties=ties,
+    )
+    profiles = _profiles(n, np.ones(n, dtype=bool))
+    scores = score(profiles, links, registry=registry, point=OperatingPoint())
+    assert scores.verdict[:campaign] == ["attack"] * campaign
+    assert scores.verdict[campaign:] == ["suspicious"] * fleet
+    # Not known as one group, the same accounts are convicted with the campaign.
+    loose = replace(links, knit=np.full(n, -1, dtype=np.int64))
+    verdict = score(profiles, loose, registry=registry, point=OperatingPoint()).verdict
+    assert verdict[campaign:] == ["attack"] * fleet
+
+
 def test_accounts_that_hide_where_they_come_from_add_to_coordination() -> None:
     n = 6
     profiles = _profiles(n, np.ones(n, dtype=bool))

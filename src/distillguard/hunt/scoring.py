@@ -378,20 +378,25 @@ def score(
     # in among those. A knit group is one operator's accounts (a classroom, a company's
     # fleet): when the group as a whole does not do the cluster's work, its accounts that do
     # not either are not its core, however many of the cluster's accounts they are linked
-    # to. Outside the core, an account is attack only when it extracts like the cluster, is
-    # still linked to a quarter as many members as is typical, one of them a core account
-    # that does the cluster's work, and is tied to the cluster by more than one kind of
-    # artefact: a customer whose few prompts happen to fill the same templates as a campaign
-    # account's shares templates and nothing else.
+    # to; and when the group on its own is not coordinated like a campaign (one customer's
+    # long-standing, verified accounts), the cluster lends it nothing at all: its evidence
+    # comes from the other operators modularity put in the same community. Outside the
+    # core, an account is attack only when it extracts like the cluster, is still linked to
+    # a quarter as many members as is typical, one of them a core account that does the
+    # cluster's work, and is tied to the cluster by more than one kind of artefact: a
+    # customer whose few prompts happen to fill the same templates as a campaign account's
+    # shares templates and nothing else.
     does_work = own_extraction >= 0.5 * extraction[groups]
     median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
     core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
     in_core = (links.partners >= core_partners[groups]) & (
         _tied_to(links.ties, does_work, n) >= CORE_MIN_PARTNERS
     )
+    customer_unit = np.zeros(n, dtype=bool)
     if n_knit:
         unit_works = knit_parts["extraction"][np.maximum(knit, 0)] >= 0.5 * extraction[groups]
         in_core &= does_work | ~in_knit | unit_works
+        customer_unit = in_knit & (knit_parts["coordination"][np.maximum(knit, 0)] < COORDINATED)
     # A core account that does the cluster's work (in a cluster too small for anyone to have
     # CORE_MIN_PARTNERS partners, one linked to all the others); outside the core, an account
     # must be linked to one of those itself: a community found by modularity can hold,
@@ -415,7 +420,8 @@ def score(
         # template; it still has to extract like the group or be in the cluster's core.
         knit_alike = k >= 0 and own_extraction[i] >= 0.5 * knit_parts["extraction"][k]
         by_knit = k >= 0 and knit_attack[k] and (core or knit_alike)
-        if attach[i] >= 0.5 and ((group_attack[g] and (core or (alike and woven))) or by_knit):
+        lent = group_attack[g] and (core or (alike and woven)) and not customer_unit[i]
+        if attach[i] >= 0.5 and (lent or by_knit):
             v = "attack"
         elif (group_suspicious[g] and attach[i] > 0) or own_risk[i] >= suspicious_at:
             v = "suspicious"
