@@ -156,18 +156,45 @@ def _ring(n: int, reach: int) -> npt.NDArray[np.int64]:
     )
 
 
-def _one_cluster(n: int, knit: npt.NDArray[np.int64]) -> Links:
-    """Every account in one cluster, fully attached, sharing templates with it."""
-    ties = _ring(n, 3)
+def _cluster(
+    ties: npt.NDArray[np.int64],
+    shared: list[dict[str, float]],
+    knit: npt.NDArray[np.int64] | None = None,
+) -> Links:
+    """Every account (one per entry of ``shared``) in one cluster, fully attached, linked by
+    ``ties``; in no knit group unless ``knit`` says."""
+    n = len(shared)
     return Links(
         cluster=np.zeros(n, dtype=np.int64),
         attachment=np.ones(n),
         weight=np.zeros(0),
-        shared=[{"template": 0.5} for _ in range(n)],
+        shared=shared,
         partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
-        knit=knit,
+        knit=np.full(n, -1, dtype=np.int64) if knit is None else knit,
         ties=ties,
     )
+
+
+def _one_cluster(n: int, knit: npt.NDArray[np.int64]) -> Links:
+    """Every account in one cluster, fully attached, sharing templates with it."""
+    return _cluster(_ring(n, 3), [{"template": 0.5} for _ in range(n)], knit)
+
+
+CAMPAIGN = 10  # campaign accounts on a ring, each linked to the four next: eight partners
+CAMPAIGN_SHARES = {"template": 0.7, "payment": 1.0}
+
+
+def _campaign_and_group(group: int, out: list[tuple[int, int]]) -> npt.NDArray[np.int64]:
+    """Links of the campaign's ring and of ``group`` more accounts (numbered after it) all
+    linked to each other, plus ``out``: links from them to campaign accounts."""
+    members = range(CAMPAIGN, CAMPAIGN + group)
+    return np.concatenate(
+        [
+            _ring(CAMPAIGN, 4),
+            np.asarray(list(itertools.combinations(members, 2))),
+            np.asarray(out),
+        ]
+    ).astype(np.int64)
 
 
 def test_a_knit_group_is_scored_on_its_own_traffic() -> None:
@@ -204,22 +231,13 @@ def _campaign_with_outsiders(
     """Ten woven campaign accounts (eight partners each) and, after them, one outsider per
     entry of ``shared``, extracting like them and tied to the cluster by ``shared``; each
     outsider is linked to two campaign accounts unless ``ties`` says whom it is linked to."""
-    n = 10 + len(shared)
+    n = CAMPAIGN + len(shared)
     registry = Registry.unknown(n)
     registry.created[:] = 1.7e9 - 86400.0
     profiles = _profiles(n, np.ones(n, dtype=bool))
-    outsiders = ties or [(10 + k, j) for k in range(len(shared)) for j in (2 * k, 2 * k + 1)]
-    links_of = np.concatenate([_ring(10, 4), np.asarray(outsiders, dtype=np.int64)])
-    links = Links(
-        cluster=np.zeros(n, dtype=np.int64),
-        attachment=np.ones(n),
-        weight=np.zeros(0),
-        shared=[{"template": 0.7, "payment": 1.0} for _ in range(10)] + shared,
-        partners=np.bincount(links_of.ravel(), minlength=n).astype(np.int64),
-        knit=np.full(n, -1, dtype=np.int64),
-        ties=links_of,
-    )
-    return profiles, links, registry
+    outsiders = ties or [(CAMPAIGN + k, j) for k in range(len(shared)) for j in (2 * k, 2 * k + 1)]
+    links_of = np.concatenate([_ring(CAMPAIGN, 4), np.asarray(outsiders, dtype=np.int64)])
+    return profiles, _cluster(links_of, [CAMPAIGN_SHARES] * CAMPAIGN + shared), registry
 
 
 def test_an_outsider_tied_by_templates_alone_is_not_attack() -> None:
@@ -252,30 +270,19 @@ def test_customers_linked_to_each_other_are_not_the_core_however_many_links() ->
     # extract); five customers of one agent framework, who do not extract either, share its
     # templates with each other and with campaign account 0: five partners each, more than
     # half the cluster's typical eight, but only one of them an account doing the work.
-    campaign, customers = 10, 5
-    n = campaign + customers
-    extracting = np.arange(n) < campaign
+    customers = 5
+    n = CAMPAIGN + customers
+    extracting = np.arange(n) < CAMPAIGN
     extracting[[3, 7]] = False
-    clique = [(a, b) for a, b in itertools.combinations(range(campaign, n), 2)]
-    ties = np.concatenate(
-        [_ring(campaign, 4), np.asarray(clique + [(c, 0) for c in range(campaign, n)])]
-    ).astype(np.int64)
+    ties = _campaign_and_group(customers, [(c, 0) for c in range(CAMPAIGN, n)])
     registry = Registry.unknown(n)
     registry.created[:] = 1.7e9 - 86400.0
-    links = Links(
-        cluster=np.zeros(n, dtype=np.int64),
-        attachment=np.ones(n),
-        weight=np.zeros(0),
-        shared=[{"template": 0.7, "payment": 1.0}] * campaign + [{"template": 0.7}] * customers,
-        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
-        knit=np.full(n, -1, dtype=np.int64),
-        ties=ties,
-    )
-    assert (links.partners[campaign:] == 5).all()
+    links = _cluster(ties, [CAMPAIGN_SHARES] * CAMPAIGN + [{"template": 0.7}] * customers)
+    assert (links.partners[CAMPAIGN:] == 5).all()
     verdict = score(_profiles(n, extracting), links, registry=registry, point=OperatingPoint())
     # The quiet campaign accounts are woven in among working ones: attack all the same.
-    assert verdict.verdict[:campaign] == ["attack"] * campaign
-    assert verdict.verdict[campaign:] == ["suspicious"] * customers
+    assert verdict.verdict[:CAMPAIGN] == ["attack"] * CAMPAIGN
+    assert verdict.verdict[CAMPAIGN:] == ["suspicious"] * customers
 
 
 def test_a_customers_own_group_that_does_not_extract_is_not_the_core() -> None:
@@ -283,37 +290,26 @@ def test_a_customers_own_group_that_does_not_extract_is_not_the_core() -> None:
     # share a framework's templates with three of the campaign's working accounts: eight
     # partners each, three of them doing the work, as many as a campaign account has. The
     # classroom as a whole does not extract, so its students are not the campaign's core.
-    campaign, students = 10, 6
-    n = campaign + students
-    extracting = np.arange(n) < campaign
-    classroom = list(range(campaign, n))
-    ties = np.concatenate(
-        [
-            _ring(campaign, 4),
-            np.asarray(list(itertools.combinations(classroom, 2))),
-            np.asarray([(s, (s + k) % campaign) for s in classroom for k in range(3)]),
-        ]
-    ).astype(np.int64)
+    students = 6
+    n = CAMPAIGN + students
+    extracting = np.arange(n) < CAMPAIGN
+    out = [(s, (s + k) % CAMPAIGN) for s in range(CAMPAIGN, n) for k in range(3)]
     registry = Registry.unknown(n)
     registry.created[:] = 1.7e9 - 86400.0
-    links = Links(
-        cluster=np.zeros(n, dtype=np.int64),
-        attachment=np.ones(n),
-        weight=np.zeros(0),
-        shared=[{"template": 0.7, "payment": 1.0}] * campaign
+    links = _cluster(
+        _campaign_and_group(students, out),
+        [CAMPAIGN_SHARES] * CAMPAIGN
         + [{"template": 0.7, "signup_burst": 0.6, "harness": 0.6}] * students,
-        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
         knit=np.where(extracting, -1, 0).astype(np.int64),
-        ties=ties,
     )
-    assert (links.partners[campaign:] == 8).all()
+    assert (links.partners[CAMPAIGN:] == 8).all()
     scores = score(_profiles(n, extracting), links, registry=registry, point=OperatingPoint())
-    assert scores.verdict[:campaign] == ["attack"] * campaign
-    assert scores.verdict[campaign:] == ["suspicious"] * students
+    assert scores.verdict[:CAMPAIGN] == ["attack"] * CAMPAIGN
+    assert scores.verdict[CAMPAIGN:] == ["suspicious"] * students
     # The same students, not known as one group: their links make them the core.
     loose = replace(links, knit=np.full(n, -1, dtype=np.int64))
     verdict = score(_profiles(n, extracting), loose, registry=registry, point=OperatingPoint())
-    assert verdict.verdict[campaign:] == ["attack"] * students
+    assert verdict.verdict[CAMPAIGN:] == ["attack"] * students
 
 
 def test_a_customers_fleet_is_judged_on_its_own_coordination() -> None:
@@ -322,39 +318,28 @@ def test_a_customers_fleet_is_judged_on_its_own_coordination() -> None:
     # like the campaign and are each linked to three of its accounts: by their links and
     # their work they are the campaign's core. On its own, the fleet is one verified,
     # long-standing customer, not a candidate campaign, so the cluster lends it nothing.
-    campaign, fleet = 10, 5
-    n = campaign + fleet
-    members = list(range(campaign, n))
-    ties = np.concatenate(
-        [
-            _ring(campaign, 4),
-            np.asarray(list(itertools.combinations(members, 2))),
-            np.asarray([(a, (a + k) % campaign) for a in members for k in range(3)]),
-        ]
-    ).astype(np.int64)
+    fleet = 5
+    n = CAMPAIGN + fleet
+    out = [(a, (a + k) % CAMPAIGN) for a in range(CAMPAIGN, n) for k in range(3)]
     registry = Registry.unknown(n)
-    registry.created[:campaign] = 1.7e9 - 86400.0
-    registry.created[campaign:] = 1.7e9 - 2 * 365 * 86400.0
-    registry.verified[campaign:] = True
-    registry.org[campaign:] = 0
-    links = Links(
-        cluster=np.zeros(n, dtype=np.int64),
-        attachment=np.ones(n),
-        weight=np.zeros(0),
-        shared=[{"template": 0.7, "payment": 1.0}] * campaign
+    registry.created[:CAMPAIGN] = 1.7e9 - 86400.0
+    registry.created[CAMPAIGN:] = 1.7e9 - 2 * 365 * 86400.0
+    registry.verified[CAMPAIGN:] = True
+    registry.org[CAMPAIGN:] = 0
+    links = _cluster(
+        _campaign_and_group(fleet, out),
+        [CAMPAIGN_SHARES] * CAMPAIGN
         + [{"template": 0.7, "system_prompt": 0.8, "harness": 0.6}] * fleet,
-        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
-        knit=np.where(np.arange(n) < campaign, -1, 0).astype(np.int64),
-        ties=ties,
+        knit=np.where(np.arange(n) < CAMPAIGN, -1, 0).astype(np.int64),
     )
     profiles = _profiles(n, np.ones(n, dtype=bool))
     scores = score(profiles, links, registry=registry, point=OperatingPoint())
-    assert scores.verdict[:campaign] == ["attack"] * campaign
-    assert scores.verdict[campaign:] == ["suspicious"] * fleet
+    assert scores.verdict[:CAMPAIGN] == ["attack"] * CAMPAIGN
+    assert scores.verdict[CAMPAIGN:] == ["suspicious"] * fleet
     # Not known as one group, the same accounts are convicted with the campaign.
     loose = replace(links, knit=np.full(n, -1, dtype=np.int64))
     verdict = score(profiles, loose, registry=registry, point=OperatingPoint()).verdict
-    assert verdict[campaign:] == ["attack"] * fleet
+    assert verdict[CAMPAIGN:] == ["attack"] * fleet
 
 
 def test_accounts_that_hide_where_they_come_from_add_to_coordination() -> None:
@@ -389,16 +374,7 @@ def test_a_small_cluster_linked_all_round_is_still_attack() -> None:
     n = 3
     registry = Registry.unknown(n)
     registry.created[:] = 1.7e9 - 86400.0
-    ties = _ring(n, 1)
-    links = Links(
-        cluster=np.zeros(n, dtype=np.int64),
-        attachment=np.ones(n),
-        weight=np.zeros(0),
-        shared=[{"template": 0.7, "payment": 1.0} for _ in range(n)],
-        partners=np.bincount(ties.ravel(), minlength=n).astype(np.int64),
-        knit=np.full(n, -1, dtype=np.int64),
-        ties=ties,
-    )
+    links = _cluster(_ring(n, 1), [CAMPAIGN_SHARES] * n)
     profiles = _profiles(n, np.ones(n, dtype=bool))
     assert (
         score(profiles, links, registry=registry, point=OperatingPoint()).verdict == ["attack"] * 3

@@ -394,9 +394,11 @@ def score(
     )
     customer_unit = np.zeros(n, dtype=bool)
     if n_knit:
-        unit_works = knit_parts["extraction"][np.maximum(knit, 0)] >= 0.5 * extraction[groups]
-        in_core &= does_work | ~in_knit | unit_works
-        customer_unit = in_knit & (knit_parts["coordination"][np.maximum(knit, 0)] < COORDINATED)
+        unit = np.maximum(knit, 0)  # any group for accounts in none; masked by in_knit
+        in_core &= (
+            does_work | ~in_knit | (knit_parts["extraction"][unit] >= 0.5 * extraction[groups])
+        )
+        customer_unit = in_knit & (knit_parts["coordination"][unit] < COORDINATED)
     # A core account that does the cluster's work (in a cluster too small for anyone to have
     # CORE_MIN_PARTNERS partners, one linked to all the others); outside the core, an account
     # must be linked to one of those itself: a community found by modularity can hold,
