@@ -93,15 +93,28 @@ def group_accounts(
         linked[first[strong]] = True
         linked[second[strong]] = True
         label[linked & attack] = components[linked & attack]
-    # Attack accounts linked to none of their kind follow their cluster's majority campaign.
-    for i in np.flatnonzero(attack & (label < 0)).tolist():
-        c = links.cluster[i]
-        mates = label[(links.cluster == c) & (label >= 0)] if c >= 0 else label[:0]
+    # Attack accounts linked to none of their kind follow their cluster's majority campaign;
+    # one in no cluster (a rider: see ``riders``) joins the campaign whose work its own is
+    # most like, if that is the same work, and is a campaign of its own otherwise.
+    for i in np.flatnonzero(attack & (label < 0) & (links.cluster >= 0)).tolist():
+        mates = label[(links.cluster == links.cluster[i]) & (label >= 0)]
         if mates.size:
             values, counts = np.unique(mates, return_counts=True)
             label[i] = values[np.argmax(counts)]
-        else:
-            label[i] = n + i
+    alone = np.flatnonzero(attack & (label < 0) & (links.cluster < 0))
+    known = np.unique(label[label >= 0])
+    if alone.size and known.size:
+        centroid = np.stack([profile[label == k].mean(axis=0) for k in known.tolist()])
+        unit = centroid / np.maximum(np.linalg.norm(centroid, axis=1, keepdims=True), 1e-12)
+        mine = profile[alone] / np.maximum(
+            np.linalg.norm(profile[alone], axis=1, keepdims=True), 1e-12
+        )
+        similarity = mine @ unit.T
+        best = similarity.argmax(axis=1)
+        same = similarity[np.arange(alone.size), best] >= SAME_WORK
+        label[alone[same]] = known[best[same]]
+    for i in np.flatnonzero(attack & (label < 0)).tolist():
+        label[i] = n + i
     _, label[attack] = np.unique(label[attack], return_inverse=True)
     return label
 

@@ -74,6 +74,12 @@ _ALL: Final = (
     Reason("DENSE_BLOCK", "link", "part of a dense block of accounts sharing rare artefacts"),
     Reason("LOCKSTEP", "link", "acts in lockstep with other accounts (same moments, same work)"),
     Reason("CLUSTER_RISK", "link", "quiet alone, but its cluster as a whole is a campaign"),
+    Reason(
+        "RIDES_WITH_CAMPAIGN",
+        "link",
+        "its own traffic extracts, and it comes through infrastructure (a client, network,"
+        " card or e-mail pattern) that nearly only convicted accounts use",
+    ),
     Reason("INTEL_MATCH", "link", "matches an indicator from a known-actor file"),
     Reason("UNVERIFIED", "link", "the linked accounts never passed verification"),
     # Why a risk was held down.

@@ -27,6 +27,7 @@ from .campaigns import Campaign, build, load_indicators, to_json
 from .hold import hold, read_convicted
 from .linking import link
 from .profiles import column, profiles
+from .riders import convict_riders
 from .scoring import OperatingPoint, Registry, Scores, score
 from .signals import exchange_signals
 from .source import Tables, duckdb_backend, tables
@@ -133,6 +134,7 @@ def hunt(
         indicators = [*indicators, *matched]
     if convicted:
         hold(convicted, names, scores, attack, registry.trusted, links.cluster)
+    convict_riders(graph, links, scores, attack, registry.trusted)
     step("campaigns")
     campaigns = build(
         signals,

@@ -19,9 +19,10 @@ one kind of artefact (a reseller's real customer who only shares its exit networ
 nor one tied to it by templates alone, nor customers that modularity put in the campaign's
 community but that are linked only to each other). ``suspicious`` from
 ``suspicious_score``. An account outside every cluster is scored on its own traffic, at
-half weight: alone it can be ``suspicious`` but never ``attack``. Each campaign account
-alone looks like a light user, and one heavy user alone is a customer. Trusted accounts are
-never ``attack``.
+half weight: alone it can be ``suspicious`` but not ``attack`` (``riders`` convicts those that
+come through a campaign's own infrastructure, after scoring). Each campaign account alone
+looks like a light user, and one heavy user alone is a customer. Trusted accounts are never
+``attack``.
 
 A knit group inside a cluster (``Links.knit``: accounts still linked when each kind of
 shared artefact counts once) is scored like a cluster too: its accounts take the higher
@@ -162,6 +163,7 @@ class Scores:
     attack_threshold: float  # cluster score
     suspicious_threshold: float
     estimated_fpr: float | None = None  # customers' share at the attack threshold
+    own_risk: Array | None = None  # per account: on its own traffic alone (None: not known)
 
 
 def profile_observations(profiles: pa.Table) -> dict[str, npt.NDArray[np.bool_]]:
@@ -456,6 +458,7 @@ def score(
         attack_threshold=attack_at,
         suspicious_threshold=suspicious_at,
         estimated_fpr=estimated,
+        own_risk=np.clip(own_risk, 0.0, 1.0),
     )
 
 

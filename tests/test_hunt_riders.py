@@ -1,0 +1,147 @@
+"""Riders: an extracting account that shares only a campaign's infrastructure is convicted
+with it, and joins the campaign that does its kind of work; bystanders are not."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from distillguard.hunt.artefacts import Graph
+from distillguard.hunt.campaigns import group_accounts
+from distillguard.hunt.linking import Links
+from distillguard.hunt.riders import RIDES, convict_riders, riders
+from distillguard.hunt.scoring import Scores
+
+CONVICTS = 4  # accounts 0..3: a campaign's accounts behind one reseller
+RIDER = 4  # shares the reseller's client with them and nothing else
+BYSTANDER = 5  # a customer elsewhere
+N = 100  # accounts 6.. are other customers, each with a client of its own
+
+
+def _graph(kind: str = "client", extra_holders: tuple[int, ...] = ()) -> Graph:
+    holders = [*range(CONVICTS), RIDER, *extra_holders]
+    n = max(N, *holders) + 1
+    edges = [(a, 0) for a in holders] + [(a, a) for a in range(BYSTANDER, n)]
+    account, artefact = np.asarray(edges, dtype=np.int64).T
+    return Graph(
+        account=account,
+        artefact=artefact,
+        uses=np.ones(account.size, dtype=np.int64),
+        accounts=[f"acct-{i}" for i in range(n)],
+        kinds=[kind] + ["client"] * (n - 1),
+        values=[f"client-{j}" for j in range(n)],
+    )
+
+
+def _links(n: int, cluster: npt.NDArray[np.int64] | None = None) -> Links:
+    cluster = np.full(n, -1, dtype=np.int64) if cluster is None else cluster
+    return Links(
+        cluster=cluster,
+        attachment=np.where(cluster >= 0, 0.9, 0.0),
+        weight=np.ones(n),
+        shared=[{} for _ in range(n)],
+        partners=np.zeros(n, dtype=np.int64),
+        knit=np.full(n, -1, dtype=np.int64),
+    )
+
+
+def _scores(n: int, own: float) -> tuple[Scores, npt.NDArray[np.bool_]]:
+    attack = np.zeros(n, dtype=bool)
+    attack[:CONVICTS] = True
+    own_risk = np.full(n, 0.05)
+    own_risk[RIDER] = own
+    own_risk[BYSTANDER] = 0.4  # extracts, but shares nothing with the convicts
+    scores = Scores(
+        risk=own_risk.copy(),
+        verdict=[
+            "attack" if a else "suspicious" if r >= 0.3 else "benign"
+            for a, r in zip(attack, own_risk, strict=True)
+        ],
+        reasons=[[] for _ in range(n)],
+        cluster_risk=np.zeros(1),
+        cluster_attack=np.zeros(1, dtype=bool),
+        attack_threshold=0.45,
+        suspicious_threshold=0.3,
+        own_risk=own_risk,
+    )
+    return scores, attack
+
+
+def test_an_extracting_account_behind_a_campaigns_client_is_convicted() -> None:
+    graph = _graph()
+    scores, attack = _scores(graph.n_accounts, own=0.4)
+    trusted = np.zeros(graph.n_accounts, dtype=bool)
+    assert convict_riders(graph, _links(graph.n_accounts), scores, attack, trusted) == 1
+    assert attack[RIDER] and scores.verdict[RIDER] == "attack"
+    assert scores.reasons[RIDER][0] == RIDES
+    assert not attack[BYSTANDER] and scores.verdict[BYSTANDER] == "suspicious"
+
+
+def test_what_keeps_an_account_from_riding() -> None:
+    def rides(
+        graph: Graph,
+        own: float = 0.4,
+        trust: bool = False,
+        convicts: int = CONVICTS,
+        clustered: bool = False,
+    ) -> bool:
+        n = graph.n_accounts
+        scores, attack = _scores(n, own)
+        attack[convicts:CONVICTS] = False
+        trusted = np.zeros(n, dtype=bool)
+        trusted[RIDER] = trust
+        cluster = np.full(n, -1, dtype=np.int64)
+        if clustered:  # judged with a cluster of customers that shares its own card
+            cluster[[RIDER, BYSTANDER]] = 0
+        return bool(riders(graph, _links(n, cluster), scores, attack, trusted)[RIDER])
+
+    assert rides(_graph())
+    assert not rides(_graph(), own=0.2)  # its own traffic does not extract
+    assert not rides(_graph(), trust=True)
+    assert not rides(_graph(), clustered=True)
+    assert not rides(_graph(), convicts=2)  # two convicts are a pair that met, not a campaign
+    assert not rides(_graph("template"))  # a public framework's template is not infrastructure
+    assert not rides(_graph("asn"))  # nor a whole hosting provider
+    # One other customer in ten on the client is room for a bystander; one in three is not.
+    assert not rides(_graph(extra_holders=(6, 7)))
+    many = _graph(extra_holders=tuple(range(6, 6 + 36)))
+    scores, attack = _scores(many.n_accounts, 0.4)
+    attack[6 : 6 + 32] = True
+    none = np.zeros(many.n_accounts, dtype=bool)
+    assert riders(many, _links(many.n_accounts), scores, attack, none)[RIDER]
+    # A client that most accounts use ties nobody, however many of them are convicted.
+    most = _graph(extra_holders=tuple(range(6, 60)))
+    scores, attack = _scores(most.n_accounts, 0.4)
+    attack[6:60] = True
+    assert not riders(most, _links(most.n_accounts), scores, attack, none)[RIDER]
+
+
+def test_a_rider_joins_the_campaign_that_does_its_work() -> None:
+    # Accounts 0..3: two campaigns on one reseller (0, 1 coding; 2, 3 reasoning), each pair
+    # tied by its own payment; 4 rides the reseller and does reasoning work; 5 is convicted
+    # alone and does work unlike either.
+    edges = [(0, 0), (1, 0), (2, 1), (3, 1), *((a, 2) for a in range(5))]
+    account, artefact = np.asarray(edges, dtype=np.int64).T
+    graph = Graph(
+        account=account,
+        artefact=artefact,
+        uses=np.ones(account.size, dtype=np.int64),
+        accounts=[f"acct-{i}" for i in range(6)],
+        kinds=["payment", "payment", "client"],
+        values=["card-1", "card-2", "reseller"],
+    )
+    cluster = np.asarray([0, 0, 1, 1, -1, -1], dtype=np.int64)
+    links = Links(
+        cluster=cluster,
+        attachment=np.where(cluster >= 0, 0.9, 0.0),
+        weight=np.asarray([1.0, 1.0, 0.2]),
+        shared=[{} for _ in range(6)],
+        partners=np.asarray([1, 1, 1, 1, 0, 0], dtype=np.int64),
+        knit=np.full(6, -1, dtype=np.int64),
+    )
+    coding, reasoning, other = [1.0, 0.1, 0.0], [0.1, 1.0, 0.0], [0.0, 0.0, 1.0]
+    profile = np.asarray([coding, coding, reasoning, reasoning, reasoning, other])
+    label = group_accounts(graph, links, np.ones(6, dtype=bool), profile)
+    assert label[0] == label[1] != label[2] == label[3]
+    assert label[4] == label[2]
+    assert label[5] not in {label[0], label[2]}
