@@ -3,13 +3,17 @@ with it, and joins the campaign that does its kind of work; bystanders are not."
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
 from distillguard.hunt.artefacts import Graph
-from distillguard.hunt.campaigns import group_accounts
+from distillguard.hunt.campaigns import Campaign, group_accounts
 from distillguard.hunt.linking import Links
 from distillguard.hunt.riders import RIDES, convict_riders, riders
+from distillguard.hunt.run import HuntOptions, _write_campaigns
 from distillguard.hunt.scoring import Scores
 
 CONVICTS = 4  # accounts 0..3: a campaign's accounts behind one reseller
@@ -145,3 +149,16 @@ def test_a_rider_joins_the_campaign_that_does_its_work() -> None:
     assert label[0] == label[1] != label[2] == label[3]
     assert label[4] == label[2]
     assert label[5] not in {label[0], label[2]}
+
+
+def test_a_campaign_of_riders_alone_is_written_with_its_accounts_risk(tmp_path: Path) -> None:
+    # Found in a replay: a rider that does work unlike any campaign's is a campaign of its own
+    # in no cluster, and campaigns.json took the maximum of no cluster scores.
+    scores, _ = _scores(N, own=0.4)
+    campaign = Campaign("campaign-001", np.asarray([RIDER]), [], 0.0)
+    path = _write_campaigns(
+        tmp_path / "campaigns.json", [campaign], [f"a{i}" for i in range(N)], scores, HuntOptions()
+    )
+    (item,) = json.loads(path.read_text())["campaigns"]
+    assert item["clusters"] == [] and item["accounts"] == [f"a{RIDER}"]
+    assert item["score"]["risk"] == 0.4

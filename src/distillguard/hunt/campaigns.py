@@ -146,7 +146,9 @@ def build(
     for number, k in enumerate(order, start=1):
         members = np.flatnonzero(label == k)
         clusters = sorted({int(c) for c in links.cluster[members].tolist() if c >= 0})
-        risk = float(scores.cluster_risk[clusters].max()) if clusters else 0.0
+        risk = float(
+            scores.cluster_risk[clusters].max() if clusters else scores.risk[members].max()
+        )
         confidence = float(np.clip(risk * links.attachment[members].mean(), 0.0, 1.0))
         campaigns.append(Campaign(f"campaign-{number:03d}", members, clusters, confidence))
     if not campaigns:

@@ -203,8 +203,10 @@ def _write_campaigns(
 ) -> Path:
     items = [to_json(c, names) for c in campaigns]
     for item, c in zip(items, campaigns, strict=True):
+        # A campaign of riders alone (``riders``) is in no cluster: its accounts' own risk.
+        risk = scores.cluster_risk[c.clusters] if c.clusters else scores.risk[c.members]
         item["score"] = {
-            "risk": round(float(scores.cluster_risk[c.clusters].max()), 4),
+            "risk": round(float(risk.max()), 4),
             "accounts_attack": int(c.members.size),
         }
     items.sort(key=lambda item: -item["confidence"] * item["exchanges"])
