@@ -14,7 +14,7 @@ from distillguard.hunt.campaigns import Campaign, group_accounts
 from distillguard.hunt.linking import Links
 from distillguard.hunt.riders import RIDES, convict_riders, riders
 from distillguard.hunt.run import HuntOptions, _write_campaigns
-from distillguard.hunt.scoring import Scores
+from distillguard.hunt.scoring import Registry, Scores
 
 CONVICTS = 4  # accounts 0..3: a campaign's accounts behind one reseller
 RIDER = 4  # shares the reseller's client with them and nothing else
@@ -74,8 +74,8 @@ def _scores(n: int, own: float) -> tuple[Scores, npt.NDArray[np.bool_]]:
 def test_an_extracting_account_behind_a_campaigns_client_is_convicted() -> None:
     graph = _graph()
     scores, attack = _scores(graph.n_accounts, own=0.4)
-    trusted = np.zeros(graph.n_accounts, dtype=bool)
-    assert convict_riders(graph, _links(graph.n_accounts), scores, attack, trusted) == 1
+    registry = Registry.unknown(graph.n_accounts)
+    assert convict_riders(graph, _links(graph.n_accounts), scores, attack, registry) == 1
     assert attack[RIDER] and scores.verdict[RIDER] == "attack"
     assert scores.reasons[RIDER][0] == RIDES
     assert not attack[BYSTANDER] and scores.verdict[BYSTANDER] == "suspicious"
@@ -86,22 +86,25 @@ def test_what_keeps_an_account_from_riding() -> None:
         graph: Graph,
         own: float = 0.4,
         trust: bool = False,
+        verified: bool = False,
         convicts: int = CONVICTS,
         clustered: bool = False,
     ) -> bool:
         n = graph.n_accounts
         scores, attack = _scores(n, own)
         attack[convicts:CONVICTS] = False
-        trusted = np.zeros(n, dtype=bool)
-        trusted[RIDER] = trust
+        registry = Registry.unknown(n)
+        registry.trusted[RIDER] = trust
+        registry.verified[RIDER] = verified
         cluster = np.full(n, -1, dtype=np.int64)
         if clustered:  # judged with a cluster of customers that shares its own card
             cluster[[RIDER, BYSTANDER]] = 0
-        return bool(riders(graph, _links(n, cluster), scores, attack, trusted)[RIDER])
+        return bool(riders(graph, _links(n, cluster), scores, attack, registry)[RIDER])
 
     assert rides(_graph())
     assert not rides(_graph(), own=0.2)  # its own traffic does not extract
     assert not rides(_graph(), trust=True)
+    assert not rides(_graph(), verified=True)  # association does not outweigh a checked identity
     assert not rides(_graph(), clustered=True)
     assert not rides(_graph(), convicts=2)  # two convicts are a pair that met, not a campaign
     assert not rides(_graph("template"))  # a public framework's template is not infrastructure
@@ -111,13 +114,14 @@ def test_what_keeps_an_account_from_riding() -> None:
     many = _graph(extra_holders=tuple(range(6, 6 + 36)))
     scores, attack = _scores(many.n_accounts, 0.4)
     attack[6 : 6 + 32] = True
-    none = np.zeros(many.n_accounts, dtype=bool)
-    assert riders(many, _links(many.n_accounts), scores, attack, none)[RIDER]
+    registry = Registry.unknown(many.n_accounts)
+    assert riders(many, _links(many.n_accounts), scores, attack, registry)[RIDER]
     # A client that most accounts use ties nobody, however many of them are convicted.
     most = _graph(extra_holders=tuple(range(6, 60)))
     scores, attack = _scores(most.n_accounts, 0.4)
     attack[6:60] = True
-    assert not riders(most, _links(most.n_accounts), scores, attack, none)[RIDER]
+    registry = Registry.unknown(most.n_accounts)
+    assert not riders(most, _links(most.n_accounts), scores, attack, registry)[RIDER]
 
 
 def test_a_rider_joins_the_campaign_that_does_its_work() -> None:

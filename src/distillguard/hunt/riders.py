@@ -21,7 +21,10 @@ An account is a rider, and ``attack`` (reason ``RIDES_WITH_CAMPAIGN``), when all
   share) that at least ``RIDE_CONVICTS`` other accounts hold, that at least ``RIDE_PURITY``
   of its other holders hold as ``attack`` accounts, and that still weighs something (what
   most accounts share does not: see ``linking.rarity``);
-- it is not trusted.
+- it is neither trusted nor verified: sharing infrastructure is evidence by association,
+  and an account whose identity was checked is not convicted on that (a developer whose SDK
+  build is the one a campaign's accounts use, where few other customers use it, is not a
+  rider).
 
 The bars are priors, not fitted: three convicts is the fewest that is more than a pair of
 accounts that happened to meet, and nine in ten leaves room for one bystander in ten. A
@@ -38,7 +41,7 @@ import numpy.typing as npt
 
 from .artefacts import Graph
 from .linking import Links, rarity
-from .scoring import Scores
+from .scoring import Registry, Scores
 
 RIDES: Final = "RIDES_WITH_CAMPAIGN"
 RIDE_KINDS: Final = frozenset({"payment", "ip_network", "signup_network", "client", "email_domain"})
@@ -51,7 +54,7 @@ def riders(
     links: Links,
     scores: Scores,
     attack: npt.NDArray[np.bool_],
-    trusted: npt.NDArray[np.bool_],
+    registry: Registry,
 ) -> npt.NDArray[np.bool_]:
     """Which accounts ride with convicted ones (see the module's docstring)."""
     n = graph.n_accounts
@@ -69,7 +72,8 @@ def riders(
     others = holders[art] - 1
     others_convicted = convicts[art] - attack[acc]
     alone = links.cluster < 0
-    candidate = alone & ~attack & ~trusted & (own >= scores.suspicious_threshold)
+    vouched = registry.trusted | registry.verified
+    candidate = alone & ~attack & ~vouched & (own >= scores.suspicious_threshold)
     rides = (
         candidate[acc]
         & kind_ok[art]
@@ -86,10 +90,10 @@ def convict_riders(
     links: Links,
     scores: Scores,
     attack: npt.NDArray[np.bool_],
-    trusted: npt.NDArray[np.bool_],
+    registry: Registry,
 ) -> int:
     """Convict the riders (``scores`` and ``attack`` are updated in place); how many."""
-    found = riders(graph, links, scores, attack, trusted)
+    found = riders(graph, links, scores, attack, registry)
     for i in np.flatnonzero(found).tolist():
         scores.verdict[i] = "attack"
         scores.reasons[i] = [RIDES, *scores.reasons[i]]

@@ -134,7 +134,7 @@ def hunt(
         indicators = [*indicators, *matched]
     if convicted:
         hold(convicted, names, scores, attack, registry.trusted, links.cluster)
-    convict_riders(graph, links, scores, attack, registry.trusted)
+    convict_riders(graph, links, scores, attack, registry)
     step("campaigns")
     campaigns = build(
         signals,
