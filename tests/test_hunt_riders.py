@@ -116,6 +116,10 @@ def test_what_keeps_an_account_from_riding() -> None:
     attack[6 : 6 + 32] = True
     registry = Registry.unknown(many.n_accounts)
     assert riders(many, _links(many.n_accounts), scores, attack, registry)[RIDER]
+    # Where most of the traffic is a campaign's, four convicts on one network are chance.
+    scores, attack = _scores(N + 1, 0.4)
+    attack[40:] = True
+    assert not riders(_graph(), _links(N + 1), scores, attack, Registry.unknown(N + 1))[RIDER]
     # A client that most accounts use ties nobody, however many of them are convicted.
     most = _graph(extra_holders=tuple(range(6, 60)))
     scores, attack = _scores(most.n_accounts, 0.4)

@@ -18,18 +18,25 @@ An account is a rider, and ``attack`` (reason ``RIDES_WITH_CAMPAIGN``), when all
 - it holds an artefact of an infrastructure kind (``RIDE_KINDS``: payment, networks,
   client, e-mail pattern; not templates or system prompts, which ordinary users of a public
   framework share with campaigns, nor an autonomous system, which whole hosting providers
-  share) that at least ``RIDE_CONVICTS`` other accounts hold, that at least ``RIDE_PURITY``
-  of its other holders hold as ``attack`` accounts, and that still weighs something (what
-  most accounts share does not: see ``linking.rarity``);
+  share) that at least ``RIDE_PURITY`` of its other holders hold as ``attack`` accounts, at
+  least ``RIDE_CONVICTS`` of them, more than chance would give: were its other holders drawn
+  at random from the hunt's accounts, that many convicts among them would have a chance
+  under ``RIDE_CHANCE`` (three convicts on one residential network are chance where most
+  accounts in the traffic are a campaign's, thirty on one client build are not);
 - it is neither trusted nor verified: sharing infrastructure is evidence by association,
   and an account whose identity was checked is not convicted on that (a developer whose SDK
   build is the one a campaign's accounts use, where few other customers use it, is not a
   rider).
 
-The bars are priors, not fitted: three convicts is the fewest that is more than a pair of
-accounts that happened to meet, and nine in ten leaves room for one bystander in ten. A
-popular client or a campus network is held by many customers and is never that pure. Riders
-are decided on the verdicts before them, once: a rider never makes another.
+The artefact must also still weigh something (what most accounts share does not: see
+``linking.rarity``). The bars are priors, not fitted: three convicts is the fewest that is
+more than a pair of accounts that happened to meet, nine in ten leaves room for one
+bystander in ten, and one in a hundred is the usual bar for chance. A
+popular client or a campus network is held by many customers and is seldom that pure; where
+a campaign's accounts are most of an SDK build's users in the traffic hunted, the build's
+other users are caught only if they extract, were never verified and share nothing that put
+them in a cluster. Riders are decided on the verdicts before them, once: a rider never makes
+another.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import binom
 
 from .artefacts import Graph
 from .linking import Links, rarity
@@ -47,6 +55,7 @@ RIDES: Final = "RIDES_WITH_CAMPAIGN"
 RIDE_KINDS: Final = frozenset({"payment", "ip_network", "signup_network", "client", "email_domain"})
 RIDE_CONVICTS: Final = 3
 RIDE_PURITY: Final = 0.9
+RIDE_CHANCE: Final = 0.01
 
 
 def riders(
@@ -74,13 +83,16 @@ def riders(
     alone = links.cluster < 0
     vouched = registry.trusted | registry.verified
     candidate = alone & ~attack & ~vouched & (own >= scores.suspicious_threshold)
-    rides = (
+    plausible = (
         candidate[acc]
         & kind_ok[art]
         & weighs[art]
         & (others_convicted >= RIDE_CONVICTS)
         & (others_convicted >= RIDE_PURITY * others)
     )
+    rides = np.flatnonzero(plausible)
+    chance = binom.sf(others_convicted[rides] - 1, others[rides], attack.mean())
+    rides = rides[chance < RIDE_CHANCE]
     found[acc[rides]] = True
     return found
 
