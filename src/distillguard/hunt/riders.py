@@ -31,12 +31,11 @@ An account is a rider, and ``attack`` (reason ``RIDES_WITH_CAMPAIGN``), when all
 The artefact must also still weigh something (what most accounts share does not: see
 ``linking.rarity``). The bars are priors, not fitted: three convicts is the fewest that is
 more than a pair of accounts that happened to meet, nine in ten leaves room for one
-bystander in ten, and one in a hundred is the usual bar for chance. A
-popular client or a campus network is held by many customers and is seldom that pure; where
-a campaign's accounts are most of an SDK build's users in the traffic hunted, the build's
-other users are caught only if they extract, were never verified and share nothing that put
-them in a cluster. Riders are decided on the verdicts before them, once: a rider never makes
-another.
+bystander in ten, and one in a hundred is the usual bar for chance. A popular client or a
+campus network is held by many customers and is seldom that pure; where a campaign's
+accounts are most of an SDK build's users in the traffic hunted, the build's other users
+are caught only if they extract, were never verified and share nothing that put them in a
+cluster. Riders are decided on the verdicts before them, once: a rider never makes another.
 """
 
 from __future__ import annotations
