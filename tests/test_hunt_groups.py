@@ -20,25 +20,12 @@ from distillguard.hunt.linking import Links, knit_groups, link
 from distillguard.hunt.scoring import OperatingPoint, Registry, score
 from distillguard.signals.rules import INTENTS
 from distillguard.types import CAPABILITIES
+from graphs import build
 
 OPERATOR = 5  # accounts 0..4: one operator's accounts
 USERS = 12  # accounts 5..16: users of the same public agent framework
 TEMPLATES = 10  # the framework's prompt templates
 OTHERS = 40  # customers who share nothing (an artefact most accounts share weighs nothing)
-
-
-def build(n: int, artefacts: list[tuple[str, list[int]]]) -> Graph:
-    """A graph of ``n`` accounts and the given artefacts: (kind, accounts holding it)."""
-    edges = [(account, j) for j, (_, holders) in enumerate(artefacts) for account in holders]
-    account, art = np.asarray(edges, dtype=np.int64).T
-    return Graph(
-        account=account,
-        artefact=art,
-        uses=np.ones(account.size, dtype=np.int64),
-        accounts=[f"acct-{i}" for i in range(n)],
-        kinds=[kind for kind, _ in artefacts],
-        values=[f"{kind}-{j}" for j, (kind, _) in enumerate(artefacts)],
-    )
 
 
 def operator(accounts: list[int]) -> list[tuple[str, list[int]]]:

@@ -15,6 +15,7 @@ from distillguard.hunt.linking import Links
 from distillguard.hunt.riders import RIDES, convict_riders, riders
 from distillguard.hunt.run import HuntOptions, _write_campaigns
 from distillguard.hunt.scoring import Registry, Scores
+from graphs import build
 
 CONVICTS = 4  # accounts 0..3: a campaign's accounts behind one reseller
 RIDER = 4  # shares the reseller's client with them and nothing else
@@ -25,16 +26,7 @@ N = 100  # accounts 6.. are other customers, each with a client of its own
 def _graph(kind: str = "client", extra_holders: tuple[int, ...] = ()) -> Graph:
     holders = [*range(CONVICTS), RIDER, *extra_holders]
     n = max(N, *holders) + 1
-    edges = [(a, 0) for a in holders] + [(a, a) for a in range(BYSTANDER, n)]
-    account, artefact = np.asarray(edges, dtype=np.int64).T
-    return Graph(
-        account=account,
-        artefact=artefact,
-        uses=np.ones(account.size, dtype=np.int64),
-        accounts=[f"acct-{i}" for i in range(n)],
-        kinds=[kind] + ["client"] * (n - 1),
-        values=[f"client-{j}" for j in range(n)],
-    )
+    return build(n, [(kind, holders), *(("client", [a]) for a in range(BYSTANDER, n))])
 
 
 def _links(n: int, cluster: npt.NDArray[np.int64] | None = None) -> Links:
@@ -132,16 +124,7 @@ def test_a_rider_joins_the_campaign_that_does_its_work() -> None:
     # Accounts 0..3: two campaigns on one reseller (0, 1 coding; 2, 3 reasoning), each pair
     # tied by its own payment; 4 rides the reseller and does reasoning work; 5 is convicted
     # alone and does work unlike either.
-    edges = [(0, 0), (1, 0), (2, 1), (3, 1), *((a, 2) for a in range(5))]
-    account, artefact = np.asarray(edges, dtype=np.int64).T
-    graph = Graph(
-        account=account,
-        artefact=artefact,
-        uses=np.ones(account.size, dtype=np.int64),
-        accounts=[f"acct-{i}" for i in range(6)],
-        kinds=["payment", "payment", "client"],
-        values=["card-1", "card-2", "reseller"],
-    )
+    graph = build(6, [("payment", [0, 1]), ("payment", [2, 3]), ("client", [0, 1, 2, 3, 4])])
     cluster = np.asarray([0, 0, 1, 1, -1, -1], dtype=np.int64)
     links = Links(
         cluster=cluster,

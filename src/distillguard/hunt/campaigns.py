@@ -119,6 +119,13 @@ def group_accounts(
     return label
 
 
+def campaign_risk(scores: Scores, members: npt.NDArray[np.int64], clusters: list[int]) -> float:
+    """A campaign's risk: its clusters' highest score, or, for a campaign of riders alone
+    (in no cluster: see ``riders``), its accounts' own highest risk."""
+    risk = scores.cluster_risk[clusters] if clusters else scores.risk[members]
+    return float(risk.max())
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -146,9 +153,7 @@ def build(
     for number, k in enumerate(order, start=1):
         members = np.flatnonzero(label == k)
         clusters = sorted({int(c) for c in links.cluster[members].tolist() if c >= 0})
-        risk = float(
-            scores.cluster_risk[clusters].max() if clusters else scores.risk[members].max()
-        )
+        risk = campaign_risk(scores, members, clusters)
         confidence = float(np.clip(risk * links.attachment[members].mean(), 0.0, 1.0))
         campaigns.append(Campaign(f"campaign-{number:03d}", members, clusters, confidence))
     if not campaigns:

@@ -23,7 +23,7 @@ from ..exchange import Store
 from ..signals.rules import RuleSet, load
 from ..types import ACCOUNTS_CSV_COLUMNS
 from .artefacts import build_graph
-from .campaigns import Campaign, build, load_indicators, to_json
+from .campaigns import Campaign, build, campaign_risk, load_indicators, to_json
 from .hold import hold, read_convicted
 from .linking import link
 from .profiles import column, profiles
@@ -203,10 +203,8 @@ def _write_campaigns(
 ) -> Path:
     items = [to_json(c, names) for c in campaigns]
     for item, c in zip(items, campaigns, strict=True):
-        # A campaign of riders alone (``riders``) is in no cluster: its accounts' own risk.
-        risk = scores.cluster_risk[c.clusters] if c.clusters else scores.risk[c.members]
         item["score"] = {
-            "risk": round(float(risk.max()), 4),
+            "risk": round(campaign_risk(scores, c.members, c.clusters), 4),
             "accounts_attack": int(c.members.size),
         }
     items.sort(key=lambda item: -item["confidence"] * item["exchanges"])
