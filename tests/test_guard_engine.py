@@ -85,13 +85,14 @@ def test_a_new_account_is_linked_to_a_known_cluster_by_what_it_shares(tmp_path: 
     asyncio.run(run())
 
 
-def test_a_newcomer_is_linked_by_a_prompt_template_alone(tmp_path: Path) -> None:
+def test_a_newcomer_is_linked_by_a_prompt_template_and_a_system_prompt(tmp_path: Path) -> None:
     """Known accounts' template fingerprints are taken after the response (``finish``), not
-    on the decision's path; they must still reach the links that place a newcomer."""
+    on the decision's path; they must still reach the links that place a newcomer. The
+    system prompt alone, one artefact, links nobody."""
 
-    def ask(n: int) -> dict[str, Any]:
+    def ask(n: int, system: str = SYSTEM) -> dict[str, Any]:
         prompt = f"Exam item {n}: derive the answer to problem {n * 7} and show every step."
-        return {"model": "m", "messages": [{"role": "user", "content": prompt}]}
+        return _chat(system, prompt)
 
     async def run() -> None:
         guard = Guard(_policy(tmp_path))
@@ -101,12 +102,16 @@ def test_a_newcomer_is_linked_by_a_prompt_template_alone(tmp_path: Path) -> None
             await guard.finish(done, response=None, status=403)
         newcomer = await guard.assess("openai.chat", ask(41), {"x-account-id": "fresh"})
         assert newcomer.context.signals.template_fp is not None
-        assert newcomer.artefacts == (f"template:{newcomer.context.signals.template_fp}",)
+        assert f"template:{newcomer.context.signals.template_fp}" in newcomer.artefacts
         assert newcomer.context.account.linked
         assert newcomer.context.account.cluster_id == "c1"
-        other = {"model": "m", "messages": [{"role": "user", "content": "What is a monad?"}]}
-        stranger = await guard.assess("openai.chat", other, {"x-account-id": "other"})
-        assert not stranger.context.account.linked
+        other = _chat(SYSTEM, "What is a monad?")
+        same_system = await guard.assess("openai.chat", other, {"x-account-id": "other"})
+        assert not same_system.context.account.linked
+        same_template = await guard.assess(
+            "openai.chat", ask(5, "You are a tutor."), {"x-account-id": "third"}
+        )
+        assert not same_template.context.account.linked
 
     asyncio.run(run())
 

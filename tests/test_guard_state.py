@@ -386,42 +386,59 @@ async def test_waits_of_one_limit_over_several_keys_take_the_longest(make: Make)
     assert await state.take([other], T0) == {}
 
 
-async def test_accounts_of_a_cluster_sharing_an_artefact_link_a_newcomer(make: Make) -> None:
+async def test_two_artefacts_of_a_cluster_link_a_newcomer(make: Make) -> None:
     state = make()
+    both = ["system:x", "net:1"]
     assert await state.linked([]) is None
-    assert await state.linked(["system:x"]) is None
+    assert await state.linked(both) is None
     await state.observe(_seen("a1", "C", artefacts=("system:x", "net:1")), T0)
     # One account is not enough, however often it is seen.
-    await state.observe(_seen("a1", "C", artefacts=("system:x",)), T0 + 1)
+    await state.observe(_seen("a1", "C", artefacts=("system:x", "net:1")), T0 + 1)
+    assert await state.linked(both) is None
+    await state.observe(_seen("a2", "C", artefacts=("system:x", "net:1")), T0 + 2)
+    assert await state.linked(both) == "C"
+    assert await state.linked(["template:1", *both]) == "C"
+    # One artefact alone weighs less than a link, as in the hunt.
     assert await state.linked(["system:x"]) is None
-    await state.observe(_seen("a2", "C", artefacts=("system:x",)), T0 + 2)
-    assert await state.linked(["system:x"]) == "C"
-    assert await state.linked(["template:1", "system:x"]) == "C"
-    assert await state.linked(["net:1"]) is None
+    assert await state.linked(["net:1", "template:1"]) is None
     assert await state.linked(["template:1"]) is None
+
+
+async def test_artefacts_tying_a_newcomer_to_different_clusters_link_it_to_neither(
+    make: Make,
+) -> None:
+    state = make()
+    for i in range(2):
+        await state.observe(_seen(f"c{i}", "C", artefacts=("system:x",)), T0 + i)
+        await state.observe(_seen(f"d{i}", "D", artefacts=("net:1",)), T0 + 10 + i)
+    assert await state.linked(["system:x", "net:1"]) is None
+    for i in range(2):
+        await state.observe(_seen(f"d{i}", "D", artefacts=("template:7",)), T0 + 20 + i)
+    assert await state.linked(["system:x", "net:1", "template:7"]) == "D"
 
 
 async def test_an_artefact_mostly_of_unclustered_accounts_links_nobody(make: Make) -> None:
     state = make()
+    campus = ["net:campus", "template:essay"]
     for i in range(3):
-        await state.observe(_seen(f"c{i}", "C", artefacts=("net:campus",)), T0 + i)
-    assert await state.linked(["net:campus"]) == "C"
+        await state.observe(_seen(f"c{i}", "C", artefacts=tuple(campus)), T0 + i)
+    assert await state.linked(campus) == "C"
     for i in range(2):  # 3 of 5: below the purity
         await state.observe(_seen(f"u{i}", None, artefacts=("net:campus",)), T0 + 10 + i)
-    assert await state.linked(["net:campus"]) is None
+    assert await state.linked(campus) is None
     # An account seen again with a cluster counts once, with its latest cluster.
     await state.observe(_seen("u0", "C", artefacts=("net:campus",)), T0 + 20)
     await state.observe(_seen("u1", "C", artefacts=("net:campus",)), T0 + 21)
-    assert await state.linked(["net:campus"]) == "C"
+    assert await state.linked(campus) == "C"
     # Another cluster's accounts only dilute it.
     for i in range(2):
         await state.observe(_seen(f"d{i}", "D", artefacts=("net:campus",)), T0 + 30 + i)
-    assert await state.linked(["net:campus"]) is None
+    assert await state.linked(campus) is None
 
 
 async def test_artefact_links_keep_the_latest_accounts(make: Make) -> None:
     state = make(link_accounts=4)
-    x = ("system:x",)
+    x = ("system:x", "net:1")
     for i, (account, cluster) in enumerate(
         [("c1", "C"), ("c2", "C"), ("u1", None), ("u2", None), ("u3", None)]
     ):
@@ -456,13 +473,13 @@ async def test_replicas_share_buckets_windows_and_links(redis_server: RedisServe
         await one.charge([tokens], 1500, T0)
         assert await two.take([tokens], T0) == {"tokens": pytest.approx(30.0)}
 
-        await one.observe(_seen("a1", "C", True, ("system:x",)), T0)
-        await two.observe(_seen("a2", "C", False, ("system:x",)), T0 + 1)
+        await one.observe(_seen("a1", "C", True, ("system:x", "net:1")), T0)
+        await two.observe(_seen("a2", "C", False, ("system:x", "net:1")), T0 + 1)
         w = await two.windows("a1", "C", T0 + 1)
         assert (w.account_requests_1h, w.account_extraction_share_1h) == (1, 1.0)
         assert (w.cluster_requests_1h, w.cluster_accounts_1h) == (2, 2)
-        assert await one.linked(["system:x"]) == "C"
-        assert await other.linked(["system:x"]) is None
+        assert await one.linked(["system:x", "net:1"]) == "C"
+        assert await other.linked(["system:x", "net:1"]) is None
 
         # Concurrent takes from both replicas: exactly the burst gets through, and the
         # all-or-nothing rule holds (the refused requests took nothing from the wide bucket).
@@ -615,10 +632,10 @@ async def test_a_hung_server_times_out_and_later_replies_are_not_mixed_up(
         bucket = _rpm("per_account", "account:after", rpm=1)
         assert await state.take([bucket], T0) == {}
         assert await state.take([bucket], T0) == {"per_account": pytest.approx(60.0)}
-        await state.observe(_seen("after", "D", True, ("system:after",)), T0)
+        await state.observe(_seen("after", "D", True, ("system:after", "net:after")), T0)
         w = await state.windows("after", "D", T0)
         assert w == Windows(1, 1, 1.0, 1, 1)
-        assert await state.linked(["system:after"]) is None
+        assert await state.linked(["system:after", "net:after"]) is None
     finally:
         own_redis.resume()
         await state.close()

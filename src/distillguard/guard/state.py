@@ -32,6 +32,10 @@ LINK_MIN: Final = 2
 """Accounts of one cluster that must share an artefact before it links a newcomer."""
 LINK_PURITY: Final = 0.8
 """Share of an artefact's accounts that must be in that cluster."""
+LINK_ARTEFACTS: Final = 2
+"""Artefacts of a newcomer that must each tie it to the same cluster. The hunt links two
+accounts when what they share weighs a link (``hunt.linking.LINK_THRESHOLD``); of the kinds
+the guard sees, a system prompt, a template or a network alone weighs less, any two more."""
 
 
 class StateError(Exception):
@@ -257,13 +261,11 @@ class MemoryState:
                 link.accounts.popitem(last=False)
 
     async def linked(self, artefacts: Sequence[str]) -> str | None:
+        holders = []
         for artefact in artefacts:
             link = self._links.get(artefact)
-            if isinstance(link, _Link):
-                found = link_cluster(list(link.accounts.values()))
-                if found is not None:
-                    return found
-        return None
+            holders.append(list(link.accounts.values()) if isinstance(link, _Link) else [])
+        return agreed_cluster(holders)
 
     async def close(self) -> None:
         return None
@@ -274,6 +276,18 @@ def _refresh(level: _Level, bucket: Bucket, now: float) -> None:
     level.requests = refill(level.requests, bucket.requests_per_minute, bucket.burst, elapsed)
     level.tokens = refill(level.tokens, bucket.tokens_per_minute, bucket.burst, elapsed)
     level.updated = max(level.updated, now)  # a clock that steps back refills nothing twice
+
+
+def agreed_cluster(holders: Sequence[Sequence[str | None]]) -> str | None:
+    """The cluster that at least ``LINK_ARTEFACTS`` of a newcomer's artefacts tie it to, given
+    the clusters of each artefact's recent accounts."""
+    votes: dict[str, int] = {}
+    for clusters in holders:
+        found = link_cluster(clusters)
+        if found is not None:
+            votes[found] = votes.get(found, 0) + 1
+    best = max(votes, key=lambda c: (votes[c], c), default=None)
+    return best if best is not None and votes[best] >= LINK_ARTEFACTS else None
 
 
 def link_cluster(clusters: Sequence[str | None]) -> str | None:

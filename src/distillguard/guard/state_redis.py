@@ -51,7 +51,7 @@ from .state import (
     Bucket,
     Observation,
     StateError,
-    link_cluster,
+    agreed_cluster,
 )
 
 BUCKET_TTL_MAX_S: Final = 24 * 3600
@@ -351,11 +351,7 @@ class RedisState:
                 found: list[list[str]] = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _error("linked", exc) from exc
-        for values in found:
-            cluster = link_cluster([v[1:] if v else None for v in values])
-            if cluster is not None:
-                return cluster
-        return None
+        return agreed_cluster([[v[1:] if v else None for v in values] for values in found])
 
     async def close(self) -> None:
         await self._redis.aclose()
