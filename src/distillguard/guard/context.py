@@ -35,7 +35,7 @@ _ACCOUNT: Final = (
     "in_campaign",
     "campaign_exchanges",
     "campaign_confidence",
-    "linked",  # tied to a known cluster on the fly by a shared artefact
+    "linked",  # tied to a known cluster on the fly by two shared artefacts
     "watch",  # an analyst's action for the account or its cluster, or null
     "program",
     "verified",
