@@ -1,6 +1,6 @@
 """Build the simulator's derived corpus from the shared prompt corpora.
 
-    python scripts/build_corpus.py --data DIR --out src/distillguard/simulate/corpus/
+    python scripts/build_corpus.py --data DIR --out src/distillguard/data/corpus/
 
 ``DIR`` is the shared data folder (arena_hard/, bfcl/, hh_rlhf/, mt_bench/, self_instruct/,
 each with its licence). The output is small enough to ship inside the package, so an

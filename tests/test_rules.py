@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from distillguard.corpus import answer_texts
 from distillguard.errors import ConfigError
 from distillguard.signals import OnlineMatcher, load, match_columns
 from distillguard.signals.expr import parse
 from distillguard.signals.rules import TextRule, load_file
-from distillguard.simulate.corpus import answer_texts
 
 RULES = load()
 
@@ -87,7 +87,7 @@ def test_condition_fixtures_in_both_engines(rule: object) -> None:
 
 
 def _corpus_prompts() -> list[str]:
-    folder = resources.files("distillguard") / "simulate" / "corpus"
+    folder = resources.files("distillguard") / "data" / "corpus"
     prompts: list[str] = []
     for entry in folder.iterdir():
         if entry.name.endswith(".jsonl.gz"):

@@ -614,7 +614,7 @@ def test_outputs_hold_no_path_of_this_machine(make_run: RunMaker) -> None:
     run = make_run()
     summary = (run.out / "summary.json").read_text()
     assert str(run.out) not in summary and "exchanges/2025-03-03.jsonl.gz" in summary
-    folder = resources.files("distillguard") / "simulate" / "corpus"
+    folder = resources.files("distillguard") / "data" / "corpus"
     licences = (folder / "LICENSES.md").read_text(encoding="utf-8")
     for repo in (
         "lmarena/arena-hard-auto",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..corpus import answer_texts
 from ..errors import InputError
 from ..exchange import RowBuffer
 from ..exchange.text import TEMPLATE_LONG_CHARS
@@ -22,7 +23,6 @@ from ..hashing import DEFAULT_KEY, Hasher
 from ..signals.groups import CAPABILITY_PRIORITY, PARAM_GROUPS, TOOL_CODING
 from ..signals.match import OnlineMatcher
 from ..signals.rules import INTENTS, RuleSet, load
-from ..simulate.corpus import answer_texts
 from ..types import CAPABILITIES, Capability
 from .context import Signals
 

@@ -1,23 +1,15 @@
-"""The derived corpus shipped with the package: real prompts, answers and tool schemas.
-
-Built by ``scripts/build_corpus.py`` from public sets (see ``corpus/LICENSES.md``) and read
-here through ``importlib.resources``, so an installed package needs nothing else. Loaded once
-per process and shared read-only by every generator.
+"""The simulator's view of the package's corpus (``distillguard.corpus``): real prompts,
+answers and tool schemas, loaded once per process and shared read-only by every generator.
 """
 
 from __future__ import annotations
 
-import gzip
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import orjson
-
-from ..errors import InputError
+from ..corpus import lines
 
 _FENCE = re.compile(r"```([A-Za-z0-9_+#-]*)\n(.*?)```", re.DOTALL)
 
@@ -77,33 +69,12 @@ class Corpus:
         return self.by_kind[name]
 
 
-def _lines(name: str) -> Iterator[dict[str, Any]]:
-    folder = resources.files("distillguard") / "simulate" / "corpus"
-    entry = folder / name
-    try:
-        raw = gzip.decompress(entry.read_bytes())
-    except FileNotFoundError as exc:
-        raise InputError(
-            f"the simulator corpus file {name} is missing: run scripts/build_corpus.py"
-        ) from exc
-    # Split on '\n' only: the texts hold U+2028, which splitlines() would cut at.
-    for line in raw.split(b"\n"):
-        if line:
-            yield orjson.loads(line)
-
-
-def answer_texts() -> Iterator[str]:
-    """The corpus's real answers, one text each (the guard warms its text rules on them)."""
-    for row in _lines("answers.jsonl.gz"):
-        yield str(row["text"])
-
-
 @cache
 def load() -> Corpus:
-    answer_rows = list(_lines("answers.jsonl.gz"))
-    toolsets = tuple(tuple(row["tools"]) for row in _lines("toolsets.jsonl.gz"))
+    answer_rows = list(lines("answers.jsonl.gz"))
+    toolsets = tuple(tuple(row["tools"]) for row in lines("toolsets.jsonl.gz"))
     by_kind: dict[str, list[Prompt]] = {}
-    for row in _lines("prompts.jsonl.gz"):
+    for row in lines("prompts.jsonl.gz"):
         answer = row.get("answer")
         prompt = Prompt(
             kind=row["kind"],
