@@ -1,16 +1,14 @@
 """A small real generator for the marks tests: a byte-level trigram model of the answers
-shipped with the simulator (real model answers), so tests see real text statistics."""
+shipped with the package (real model answers), so tests see real text statistics."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from functools import cache
-from importlib.resources import files
 
 import numpy as np
 from numpy.typing import NDArray
 
+from distillguard.corpus import answer_texts
 from distillguard.marks import Keyring, MasterSecret
 from distillguard.marks.ngram import NGram
 
@@ -20,10 +18,9 @@ VOCAB = 256
 
 @cache
 def answers() -> tuple[NDArray[np.int64], ...]:
-    raw = (files("distillguard.simulate") / "corpus" / "answers.jsonl.gz").read_bytes()
-    lines = gzip.decompress(raw).decode("utf-8").split("\n")
-    texts = [json.loads(line)["text"] for line in lines if line.strip()]
-    return tuple(np.frombuffer(t.encode("utf-8"), dtype=np.uint8).astype(np.int64) for t in texts)
+    return tuple(
+        np.frombuffer(t.encode("utf-8"), dtype=np.uint8).astype(np.int64) for t in answer_texts()
+    )
 
 
 @cache
