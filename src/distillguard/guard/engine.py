@@ -30,7 +30,7 @@ from .decide import Decision, applicable_limits, decide
 from .online import OnlineSignals
 from .policy import Policy
 from .signup import SignupIndex
-from .state import Bucket, MemoryState, Observation, State, StateError
+from .state import LINK_ARTEFACTS, Bucket, MemoryState, Observation, State, StateError
 from .watchlist import Watchlist
 
 RELOAD_EVERY_S: Final = 1.0
@@ -222,7 +222,7 @@ class Guard:
         buckets: list[Bucket] = []
         row: dict[str, Any] | None = None
         try:
-            if linking:
+            if linking and len(artefacts) >= LINK_ARTEFACTS:  # fewer can tie it to nobody
                 cluster = await self.state.linked(artefacts)
                 if cluster is not None:
                     account = self.watchlist.with_cluster(account, cluster, linked=True)
