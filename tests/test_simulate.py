@@ -14,13 +14,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from distillguard import corpus
 from distillguard.exchange import IngestOptions, ingest
 from distillguard.simulate import SimulationSummary, simulate
 from distillguard.simulate.network import TZ
@@ -614,8 +614,7 @@ def test_outputs_hold_no_path_of_this_machine(make_run: RunMaker) -> None:
     run = make_run()
     summary = (run.out / "summary.json").read_text()
     assert str(run.out) not in summary and "exchanges/2025-03-03.jsonl.gz" in summary
-    folder = resources.files("distillguard") / "data" / "corpus"
-    licences = (folder / "LICENSES.md").read_text(encoding="utf-8")
+    licences = (corpus.folder() / "LICENSES.md").read_text(encoding="utf-8")
     for repo in (
         "lmarena/arena-hard-auto",
         "ShishirPatil/gorilla",

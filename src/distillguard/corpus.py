@@ -11,16 +11,24 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import orjson
 
 from .errors import InputError
 
+FILES = ("prompts.jsonl.gz", "answers.jsonl.gz", "toolsets.jsonl.gz")
+
+
+def folder() -> Traversable:
+    """Where the corpus files and their licences are, inside the installed package."""
+    return resources.files("distillguard") / "data" / "corpus"
+
 
 def lines(name: str) -> Iterator[dict[str, Any]]:
-    """The records of one corpus file (``prompts``, ``answers`` or ``toolsets.jsonl.gz``)."""
-    entry = resources.files("distillguard") / "data" / "corpus" / name
+    """The records of one corpus file (one of ``FILES``)."""
+    entry = folder() / name
     try:
         raw = gzip.decompress(entry.read_bytes())
     except FileNotFoundError as exc:
