@@ -3,13 +3,13 @@
 ``degrade_request`` caps output and thinking, strips log-probabilities and forces one sample,
 in whichever shape the surface uses. ``degrade_response`` withholds raw reasoning / thinking
 (or replaces it with a one-line note) and strips log-probabilities from a whole response;
-``degrade_event`` does the same to one streamed event, so degrading works on streams too.
-Bodies are changed in place and returned.
+``EventDegrader`` does the same to each event of a stream, so degrading works on streams
+too. Bodies are changed in place.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from .policy import Degrade
 
@@ -91,60 +91,71 @@ def degrade_response(surface: str, body: JSON, degrade: Degrade) -> JSON:
     return body
 
 
+SAME: Final = "same"
+CHANGED: Final = "changed"
+DROP: Final = "drop"
+Outcome = Literal["same", "changed", "drop"]
+
+
 class EventDegrader:
-    """Degrades the events of one stream in order (keeps what it must remember)."""
+    """Degrades the events of one stream in order (keeps what it must remember).
+
+    Calling it degrades one event's data in place and says what it did: ``SAME`` (nothing in
+    the event is withheld, so it can go on as it came), ``CHANGED`` or ``DROP`` (the event
+    carries only what is withheld).
+    """
 
     def __init__(self, surface: str, degrade: Degrade) -> None:
         self.surface = surface
         self.degrade = degrade
         self._noted: set[Any] = set()  # where the summary note was already given
 
-    def __call__(self, event: str | None, data: JSON) -> JSON | None:
-        """The event's data after degrading, or None to drop the event."""
+    def __call__(self, event: str | None, data: JSON) -> Outcome:
         summary = self.degrade.reasoning == "summary"
         strip = self.degrade.strip_logprobs
+        changed = False
         if self.surface == "openai.chat":
             for choice in _dicts(data.get("choices")):
                 delta = choice.get("delta")
                 if isinstance(delta, dict):
                     key = ("chat", choice.get("index"))
-                    had = any(name in delta for name in _CHAT_REASONING)
-                    _chat_reasoning(delta, summary, first=key not in self._noted)
-                    if had:
+                    if _chat_reasoning(delta, summary, first=key not in self._noted):
                         self._noted.add(key)
-                if strip and "logprobs" in choice:
+                        changed = True
+                if strip and choice.get("logprobs") is not None:
                     choice["logprobs"] = None
-            return data
-        if self.surface == "openai.responses":
+                    changed = True
+        elif self.surface == "openai.responses":
             kind = str(data.get("type", event or ""))
             if kind.startswith(("response.reasoning_text.", "response.reasoning_summary")):
                 if summary and kind == "response.reasoning_summary_text.done":
                     data["text"] = NOTE
-                    return data
+                    return CHANGED
                 if summary and kind.startswith("response.reasoning_summary_part."):
                     part = data.get("part")
                     if isinstance(part, dict) and "text" in part:
                         part["text"] = NOTE if kind.endswith(".done") else ""
-                    return data
-                return None
-            if strip and kind == "response.output_text.delta" and "logprobs" in data:
+                    return CHANGED
+                return DROP
+            if strip and kind == "response.output_text.delta" and data.get("logprobs"):
                 data["logprobs"] = []
+                changed = True
             item = data.get("item")
             if isinstance(item, dict):
-                _reasoning_item(item, summary)
+                changed |= _reasoning_item(item, summary)
             response = data.get("response")
             if isinstance(response, dict):
-                _responses(response, summary, strip)
+                changed |= _responses(response, summary, strip)
             part = data.get("part")
-            if strip and isinstance(part, dict) and "logprobs" in part:
+            if strip and isinstance(part, dict) and part.get("logprobs"):
                 part["logprobs"] = []
-            return data
-        if self.surface == "anthropic.messages":
+                changed = True
+        elif self.surface == "anthropic.messages":
             kind = str(data.get("type", event or ""))
             if kind == "content_block_start":
                 block = data.get("content_block")
                 if isinstance(block, dict):
-                    _thinking_block(block, summary=False)
+                    changed = _thinking_block(block, summary=False)
             elif kind == "content_block_delta":
                 delta = data.get("delta")
                 if isinstance(delta, dict) and delta.get("type") == "thinking_delta":
@@ -152,49 +163,62 @@ class EventDegrader:
                     if summary and key not in self._noted:
                         self._noted.add(key)
                         delta["thinking"] = NOTE
-                        return data
-                    return None
+                        return CHANGED
+                    return DROP
             elif kind == "message_start":
                 message = data.get("message")
                 if isinstance(message, dict):
                     for block in _dicts(message.get("content")):
-                        _thinking_block(block, summary)
-            return data
-        return data
+                        changed |= _thinking_block(block, summary)
+        return CHANGED if changed else SAME
 
 
 def _dicts(value: Any) -> list[JSON]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _chat_reasoning(message: JSON, summary: bool, *, first: bool) -> None:
+def _chat_reasoning(message: JSON, summary: bool, *, first: bool) -> bool:
+    """Withhold a chat message's (or delta's) reasoning; whether there was any."""
+    had = False
     for name in _CHAT_REASONING:
         if message.get(name):
+            had = True
             if summary and first:
                 message[name] = NOTE
                 first = False
             else:
                 del message[name]
+    return had
 
 
-def _reasoning_item(item: JSON, summary: bool) -> None:
+def _reasoning_item(item: JSON, summary: bool) -> bool:
     if item.get("type") != "reasoning":
-        return
-    item.pop("content", None)
-    item.pop("encrypted_content", None)
+        return False
+    changed = item.pop("content", None) is not None
+    changed |= item.pop("encrypted_content", None) is not None
     if item.get("summary"):
-        item["summary"] = [{"type": "summary_text", "text": NOTE}] if summary else []
+        withheld = [{"type": "summary_text", "text": NOTE}] if summary else []
+        changed |= bool(item["summary"] != withheld)
+        item["summary"] = withheld
+    return changed
 
 
-def _responses(body: JSON, summary: bool, strip: bool) -> None:
+def _responses(body: JSON, summary: bool, strip: bool) -> bool:
+    changed = False
     for item in _dicts(body.get("output")):
-        _reasoning_item(item, summary)
+        changed |= _reasoning_item(item, summary)
         if strip:
             for part in _dicts(item.get("content")):
-                if "logprobs" in part:
+                if part.get("logprobs"):
                     part["logprobs"] = []
+                    changed = True
+    return changed
 
 
-def _thinking_block(block: JSON, summary: bool) -> None:
-    if block.get("type") == "thinking" and "thinking" in block:
-        block["thinking"] = NOTE if summary and block["thinking"] else ""
+def _thinking_block(block: JSON, summary: bool) -> bool:
+    if block.get("type") != "thinking" or "thinking" not in block:
+        return False
+    withheld = NOTE if summary and block["thinking"] else ""
+    changed = bool(block["thinking"] != withheld)
+    block["thinking"] = withheld
+    return changed

@@ -93,7 +93,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ..errors import RecordError
-from .actions import NOTE, EventDegrader, degrade_request, degrade_response
+from .actions import DROP, NOTE, EventDegrader, degrade_request, degrade_response
 from .engine import ANONYMOUS, Assessment, Guard, key_hash, new_exchange_id
 from .policy import Degrade
 from .responses import WATERMARK_HEADER, watermark_key_id
@@ -433,7 +433,7 @@ class DistillguardGuardrail(CustomGuardrail):  # type: ignore[misc, unused-ignor
         try:
             async for chunk in response:
                 if isinstance(chunk, dict):
-                    if events is not None and events(None, chunk) is None:
+                    if events is not None and events(None, chunk) == DROP:
                         continue
                     whole.add(chunk)
                 else:

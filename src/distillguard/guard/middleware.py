@@ -14,13 +14,13 @@ as path suffixes so a mount prefix or a ``root_path`` works) are read (up to the
   watermark header sent by the client is always removed: only the guard sets it.
 
 The app's answer is degraded on its way out: a JSON body is buffered and rewritten (its
-``content-length`` fixed); a server-sent-event stream is rewritten chunk by chunk (``Splitter``
-and ``EventDegrader``) and reassembled for the log (``Reassembler``). Traffic that is not
-degraded passes byte for byte. ``Guard.finish`` is called exactly once per assessed request:
-before the last body part goes out when the app completes its answer, else after the app
-returns or raises, with status 499 when the client went away first and 500 when the app
-failed (with whatever had been streamed so far as the response). Other paths, methods and
-scopes (websocket, lifespan) go straight to the app.
+``content-length`` fixed); a server-sent-event stream is rewritten chunk by chunk and
+reassembled for the log (``StreamRelay``). Traffic that is not degraded passes byte for byte.
+``Guard.finish`` is called exactly once per assessed request: before the last body part goes
+out when the app completes its answer, else after the app returns or raises, with status 499
+when the client went away first and 500 when the app failed (with whatever had been streamed
+so far as the response). Other paths, methods and scopes (websocket, lifespan) go straight to
+the app.
 
 Use with any Starlette or FastAPI app::
 
@@ -73,10 +73,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import RecordError
 from ..hashing import key_from_env
-from .actions import EventDegrader, degrade_response
+from .actions import degrade_response
 from .decide import Decision
 from .engine import Assessment, Guard
 from .log import ExchangeLog
+from .relay import StreamRelay
 from .responses import (
     SURFACE_OF_PATH,
     WATERMARK_HEADER,
@@ -86,7 +87,7 @@ from .responses import (
     watermark_key_id,
 )
 from .serve import make_guard
-from .sse import Reassembler, Splitter, SSEError, output_tokens
+from .sse import output_tokens
 
 ENVIRONMENT: Final = {
     "policy": "DISTILLGUARD_POLICY",
@@ -318,9 +319,7 @@ class _Exchange:
         self.streaming = False
         self._held: Message | None = None  # a degraded JSON answer's start, until its body is in
         self._parts: list[bytes] = []
-        self._splitter: Splitter | None = None
-        self._whole: Reassembler | None = None
-        self._degrader = EventDegrader(surface, self.degrade) if self.degrade else None
+        self._relay: StreamRelay | None = None
         self._json: dict[str, Any] | None = None
 
     # -- towards the app ----------------------------------------------------------------
@@ -374,9 +373,8 @@ class _Exchange:
         headers: RawHeaders = list(message.get("headers", ()))
         self.streaming = "text/event-stream" in _header(headers, b"content-type")
         if self.streaming:
-            self._splitter = Splitter()
-            self._whole = Reassembler(self.surface)
-            if self._degrader is not None:
+            self._relay = StreamRelay(self.surface, self.degrade)
+            if self.degrade is not None:
                 message = {**message, "headers": _without(headers, frozenset({b"content-length"}))}
         elif self.degrade is not None:
             self._held = message
@@ -403,38 +401,16 @@ class _Exchange:
         await self._pass({"type": "http.response.body", "body": data, "more_body": False})
 
     async def _stream(self, message: Message, more: bool) -> None:
-        chunk = bytes(message.get("body", b""))
-        pieces: list[bytes] = []
-        if self._splitter is not None:
-            try:
-                events = list(self._splitter.feed(chunk))
-            except SSEError as exc:
-                self.error = f"stream broken: {exc}"
-                if self._degrader is not None:
-                    raise  # what cannot be read cannot be degraded: break the stream
-                self._splitter, events = None, []  # passed on as it is, no longer read
-            for event in events:
-                if event.data and event.data != "[DONE]":
-                    try:
-                        data = orjson.loads(event.data)
-                    except orjson.JSONDecodeError:
-                        data = None
-                    if isinstance(data, dict):
-                        if self._degrader is not None:
-                            kept = self._degrader(event.name, data)
-                            if kept is None:
-                                continue
-                            data = kept
-                            event.data = orjson.dumps(data).decode()
-                        assert self._whole is not None
-                        self._whole.add(data)
-                pieces.append(event.encode())
+        assert self._relay is not None
+        try:
+            body = self._relay.feed(bytes(message.get("body", b"")))
+        finally:
+            self.error = self.error or self._relay.error
         if not more:
             await self._complete()
-        if self._degrader is None:
+        if self.degrade is None:
             await self._pass(message)
-        elif pieces or not more:
-            body = b"".join(pieces)
+        elif body or not more:
             await self._pass({"type": "http.response.body", "body": body, "more_body": more})
 
     # -- the log --------------------------------------------------------------------------
@@ -442,7 +418,7 @@ class _Exchange:
     def response(self) -> dict[str, Any] | None:
         """The answer as the client got it (so far), for the log."""
         if self.streaming:
-            return self._whole.result() if self._whole is not None else None
+            return self._relay.result() if self._relay is not None else None
         if self._json is not None:
             return self._json
         if self.done or (self.status is not None and self._held is None):

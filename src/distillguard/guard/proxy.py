@@ -33,13 +33,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..errors import RecordError
-from .actions import EventDegrader, degrade_response
+from .actions import degrade_response
 from .engine import Assessment, Guard
+from .relay import StreamRelay
 from .responses import SURFACE_OF_PATH as SURFACE_OF_PATH
 from .responses import WATERMARK_HEADER as WATERMARK_HEADER
 from .responses import error_body, forwarded_body, refusal, refuse, watermark_key_id
 from .signup import SignupError
-from .sse import Reassembler, Splitter, SSEError, output_tokens
+from .sse import SSEError, output_tokens
 
 SIGNUP_MAX_BYTES: Final = 64 * 1024
 HOP_HEADERS: Final = frozenset(
@@ -346,45 +347,15 @@ async def _stream(
     surface: str,
     metrics: Metrics,
 ) -> AsyncIterator[bytes]:
-    """Relay an SSE stream: as received when it is not degraded (read on the side for the
-    log, as the middleware does), event by event when it is; log what was sent."""
-    decision = assessment.decision
-    degrader = EventDegrader(surface, decision.degrade) if decision.degrade is not None else None
-    splitter: Splitter | None = Splitter()
-    whole = Reassembler(surface)
+    """Relay an SSE stream (``StreamRelay``) and log what was sent."""
+    relay = StreamRelay(surface, assessment.decision.degrade)
     status = reply.status_code
     error: str | None = None
     try:
         async for chunk in reply.aiter_raw():
-            pieces: list[bytes] = []
-            if splitter is not None:
-                try:
-                    events = list(splitter.feed(chunk))
-                except SSEError as exc:
-                    if degrader is not None:
-                        raise  # what cannot be read cannot be degraded: break the stream
-                    error = f"stream broken: {exc}"
-                    splitter, events = None, []  # passed on as it is, no longer read
-                for event in events:
-                    if event.data and event.data != "[DONE]":
-                        try:
-                            data = orjson.loads(event.data)
-                        except orjson.JSONDecodeError:
-                            data = None
-                        if isinstance(data, dict):
-                            if degrader is not None:
-                                kept = degrader(event.name, data)
-                                if kept is None:
-                                    continue
-                                data = kept
-                                event.data = orjson.dumps(data).decode()
-                            whole.add(data)
-                    if degrader is not None:
-                        pieces.append(event.encode())
-            if degrader is None:
-                yield chunk
-            elif pieces:
-                yield b"".join(pieces)
+            out = relay.feed(chunk)
+            if out:
+                yield out
     except (httpx.HTTPError, SSEError) as exc:
         # The client must see a broken stream too, not a short answer that looks complete:
         # raising here makes the server drop the connection without the final chunk.
@@ -397,13 +368,13 @@ async def _stream(
         raise
     finally:
         await reply.aclose()
-        response = whole.result()
+        response = relay.result()
         await asyncio.shield(
             guard.finish(
                 assessment,
                 response=response,
                 status=status,
                 tokens=output_tokens(surface, response),
-                error=error,
+                error=error or relay.error,
             )
         )

@@ -24,6 +24,8 @@ class Event:
     data: str
     other: list[str] = field(default_factory=list)
     """Lines other than ``event:`` and ``data:`` (``id:``, ``retry:``, comments), kept."""
+    raw: bytes = b""
+    """The event as it came (line ends made ``\\n``), without the blank line that ends it."""
 
     def encode(self) -> bytes:
         lines = list(self.other)
@@ -34,27 +36,43 @@ class Event:
 
 
 class Splitter:
-    """Feeds bytes in, takes whole events out."""
+    """Feeds bytes in, takes whole events out.
+
+    Bytes that end no event are kept as they came and joined only once the event ends, so an
+    event sent in many small pieces costs time in proportion to its size.
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._pending: list[bytes] = []
+        self._size = 0
 
     def feed(self, chunk: bytes) -> Iterator[Event]:
-        self._buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-        while True:
-            end = self._buffer.find(b"\n\n")
-            if end < 0:
-                if len(self._buffer) > MAX_EVENT:
-                    raise SSEError(f"an event is over {MAX_EVENT} bytes")
-                return
-            block, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
+        tail = self._pending[-1][-1:] if self._pending else b""
+        if b"\r" not in chunk and tail != b"\r" and b"\n\n" not in tail + chunk:
+            self._hold(chunk)  # the event goes on
+            return
+        data = b"".join(self._pending) + chunk
+        self._pending.clear()
+        self._size = 0
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        *blocks, rest = data.split(b"\n\n")
+        self._hold(rest)
+        for block in blocks:
             event = _parse(block)
             if event is not None:
                 yield event
 
+    def _hold(self, piece: bytes) -> None:
+        if piece:
+            self._pending.append(piece)
+            self._size += len(piece)
+            if self._size > MAX_EVENT:
+                raise SSEError(f"an event is over {MAX_EVENT} bytes")
+
     def rest(self) -> bytes:
         """Bytes after the last complete event (a stream cut short)."""
-        return self._buffer
+        return b"".join(self._pending)
 
 
 def _parse(block: bytes) -> Event | None:
@@ -62,6 +80,8 @@ def _parse(block: bytes) -> Event | None:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SSEError(f"an event is not UTF-8 at byte {exc.start}") from None
+    if text.startswith("data: ") and "\n" not in text:  # most events: one line of data
+        return Event(None, text[6:], [], block)
     name: str | None = None
     data: list[str] = []
     other: list[str] = []
@@ -76,19 +96,37 @@ def _parse(block: bytes) -> Event | None:
             other.append(line)
     if name is None and not data and not other:
         return None
-    return Event(name, "\n".join(data), other)
+    return Event(name, "\n".join(data), other, block)
+
+
+_CHAT_HEAD: Final = ("id", "model", "created", "system_fingerprint")
+_ANTHROPIC_TEXT: Final = {"text_delta": "text", "thinking_delta": "thinking"}
+
+
+@dataclass(slots=True)
+class _Choice:
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tools: dict[int, JSON] = field(default_factory=dict)
+    finish_reason: Any = None
 
 
 class Reassembler:
-    """Adds up the events of one streamed response into the response object it stands for."""
+    """Adds up the events of one streamed response into the response object it stands for.
+
+    Text deltas are kept as lists and joined once in ``result``, so a long answer costs time in
+    proportion to its length.
+    """
 
     def __init__(self, surface: str) -> None:
         self.surface = surface
         self._chat: JSON = {}
-        self._choices: dict[int, JSON] = {}
+        self._head_missing: tuple[str, ...] = _CHAT_HEAD
+        self._choices: dict[int, _Choice] = {}
         self._final: JSON | None = None
         self._message: JSON | None = None
         self._blocks: dict[int, JSON] = {}
+        self._texts: dict[tuple[int, str], list[str]] = {}
         self._partial_json: dict[int, list[str]] = {}
 
     def add(self, data: JSON) -> None:
@@ -108,31 +146,38 @@ class Reassembler:
             self._add_anthropic(data)
 
     def _add_chat(self, data: JSON) -> None:
-        for key in ("id", "model", "created", "system_fingerprint"):
-            if key in data:
-                self._chat.setdefault(key, data[key])
-        if isinstance(data.get("usage"), dict):
-            self._chat["usage"] = data["usage"]
+        if self._head_missing:
+            for key in self._head_missing:
+                if key in data:
+                    self._chat[key] = data[key]
+            self._head_missing = tuple(k for k in self._head_missing if k not in self._chat)
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            self._chat["usage"] = usage
         for choice in data.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
             index = choice.get("index", 0)
-            slot = self._choices.setdefault(
-                index if isinstance(index, int) else 0,
-                {"content": [], "reasoning": [], "tools": {}, "finish_reason": None},
-            )
+            if not isinstance(index, int):
+                index = 0
+            slot = self._choices.get(index)
+            if slot is None:
+                slot = self._choices[index] = _Choice()
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str):
-                    slot["content"].append(delta["content"])
+                content = delta.get("content")
+                if isinstance(content, str):
+                    slot.content.append(content)
                 for name in ("reasoning_content", "reasoning"):
-                    if isinstance(delta.get(name), str):
-                        slot["reasoning"].append(delta[name])
+                    text = delta.get(name)
+                    if isinstance(text, str):
+                        slot.reasoning.append(text)
                 for call in delta.get("tool_calls") or ():
                     if isinstance(call, dict):
-                        _add_tool_call(slot["tools"], call)
-            if choice.get("finish_reason"):
-                slot["finish_reason"] = choice["finish_reason"]
+                        _add_tool_call(slot.tools, call)
+            finish = choice.get("finish_reason")
+            if finish:
+                slot.finish_reason = finish
 
     def _add_anthropic(self, data: JSON) -> None:
         kind = data.get("type")
@@ -143,17 +188,17 @@ class Reassembler:
             block = data.get("content_block")
             if isinstance(block, dict):
                 self._blocks[index] = dict(block)
+                for name in _ANTHROPIC_TEXT.values():
+                    self._texts.pop((index, name), None)
+                self._partial_json.pop(index, None)
         elif kind == "content_block_delta" and isinstance(index, int):
             delta = data.get("delta")
             block = self._blocks.setdefault(index, {"type": "text", "text": ""})
             if isinstance(delta, dict):
                 kind_ = delta.get("type")
-                if kind_ == "text_delta":
-                    block["text"] = str(block.get("text", "")) + str(delta.get("text", ""))
-                elif kind_ == "thinking_delta":
-                    block["thinking"] = str(block.get("thinking", "")) + str(
-                        delta.get("thinking", "")
-                    )
+                text = _ANTHROPIC_TEXT.get(kind_) if isinstance(kind_, str) else None
+                if text is not None:
+                    self._texts.setdefault((index, text), []).append(str(delta.get(text, "")))
                 elif kind_ == "signature_delta":
                     block["signature"] = str(delta.get("signature", ""))
                 elif kind_ == "input_json_delta":
@@ -178,27 +223,30 @@ class Reassembler:
             choices = []
             for index in sorted(self._choices):
                 slot = self._choices[index]
-                message: JSON = {"role": "assistant", "content": "".join(slot["content"])}
-                if slot["reasoning"]:
-                    message["reasoning_content"] = "".join(slot["reasoning"])
-                if slot["tools"]:
-                    message["tool_calls"] = [slot["tools"][i] for i in sorted(slot["tools"])]
+                message: JSON = {"role": "assistant", "content": "".join(slot.content)}
+                if slot.reasoning:
+                    message["reasoning_content"] = "".join(slot.reasoning)
+                if slot.tools:
+                    message["tool_calls"] = [slot.tools[i] for i in sorted(slot.tools)]
                 choices.append(
-                    {"index": index, "message": message, "finish_reason": slot["finish_reason"]}
+                    {"index": index, "message": message, "finish_reason": slot.finish_reason}
                 )
             return {"object": "chat.completion", **self._chat, "choices": choices}
         if self.surface == "openai.responses":
             return self._final if self._final is not None else self._message
         if self._message is None:
             return None
+        blocks = {i: dict(block) for i, block in self._blocks.items()}
+        for (index, name), pieces in self._texts.items():
+            texts = blocks[index]
+            texts[name] = str(texts.get(name, "")) + "".join(pieces)
         for index, parts in self._partial_json.items():
-            block = self._blocks.get(index)
-            if block is not None:
+            if index in blocks:
                 try:
-                    block["input"] = orjson.loads("".join(parts) or "{}")
+                    blocks[index]["input"] = orjson.loads("".join(parts) or "{}")
                 except orjson.JSONDecodeError:
-                    block["input"] = {}
-        return {**self._message, "content": [self._blocks[i] for i in sorted(self._blocks)]}
+                    blocks[index]["input"] = {}
+        return {**self._message, "content": [blocks[i] for i in sorted(blocks)]}
 
 
 def _add_tool_call(tools: dict[int, JSON], call: JSON) -> None:
