@@ -70,6 +70,7 @@ from distillguard.guard.engine import RELOAD_EVERY_S
 from distillguard.guard.log import ExchangeLog
 from distillguard.guard.online import OnlineSignals
 from distillguard.guard.policy import default_path
+from distillguard.guard.pool import POOLS, Upstream
 from distillguard.guard.proxy import HOP_HEADERS, SURFACE_OF_PATH, build_app
 from distillguard.guard.serve import settle_collector
 from distillguard.guard.sse import output_tokens
@@ -514,20 +515,18 @@ def _short(file: str) -> str:
 # -- 2. proxy throughput: the processes ------------------------------------------------------
 
 
-def bare_app(upstream: str) -> Starlette:
-    """A pass-through proxy for the three API paths with the guard proxy's client settings:
-    the body is read and forwarded, the answer relayed (SSE chunk by chunk)."""
-    client = httpx.AsyncClient(
-        base_url=upstream.rstrip("/"),
-        timeout=httpx.Timeout(600.0, connect=10.0),
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-    )
+def bare_app(upstream: str, pools: int) -> Starlette:
+    """A pass-through proxy for the three API paths with the guard proxy's client settings
+    (the same ``Upstream`` clients): the body is read and forwarded, the answer relayed (SSE
+    chunk by chunk)."""
+    clients = Upstream(upstream, pools=pools)
 
     def headers(given: Mapping[str, str]) -> dict[str, str]:
         return {k: v for k, v in given.items() if k.lower() not in HOP_HEADERS}
 
     async def forward(request: Request) -> Response:
         raw = await request.body()
+        client = clients.client()
         outgoing = client.build_request(
             "POST",
             request.url.path,
@@ -550,7 +549,7 @@ def bare_app(upstream: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await client.aclose()
+        await clients.aclose()
 
     routes = [Route(path, forward, methods=["POST"]) for path in SURFACE_OF_PATH]
     return Starlette(routes=routes, lifespan=lifespan)
@@ -623,7 +622,7 @@ def guard_app(args: argparse.Namespace) -> ASGIApp:
         state=MemoryState(),
         log=ExchangeLog(Path(args.log_dir)),
     )
-    return build_app(guard, args.upstream, admin_token=ADMIN_TOKEN)
+    return build_app(guard, args.upstream, admin_token=ADMIN_TOKEN, pools=args.pools)
 
 
 def serve_child(argv: Sequence[str]) -> int:
@@ -637,6 +636,7 @@ def serve_child(argv: Sequence[str]) -> int:
     parser.add_argument("--watchlist", default="")
     parser.add_argument("--registry", default="")
     parser.add_argument("--log-dir", default="")
+    parser.add_argument("--pools", type=int, default=POOLS)
     args = parser.parse_args(argv)
     app: ASGIApp
     if args.kind == "upstream":
@@ -646,7 +646,7 @@ def serve_child(argv: Sequence[str]) -> int:
     elif args.kind == "guard":
         app = guard_app(args)
     else:
-        app = bare_app(args.upstream)
+        app = bare_app(args.upstream, args.pools)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -935,7 +935,9 @@ def write_pool(traffic: Traffic, path: Path) -> dict[str, int]:
     return dict(collections.Counter(str(r["surface"]) for r in records))
 
 
-def proxy_bench(traffic: Traffic, work: Path, sizes: Sizes, concurrency: int) -> dict[str, Any]:
+def proxy_bench(
+    traffic: Traffic, work: Path, sizes: Sizes, concurrency: int, pools: int
+) -> dict[str, Any]:
     pool = work / "pool.jsonl"
     surfaces = write_pool(traffic, pool)
     results: dict[str, Any] = {"pool": surfaces, "concurrency": concurrency, "runs": []}
@@ -944,9 +946,11 @@ def proxy_bench(traffic: Traffic, work: Path, sizes: Sizes, concurrency: int) ->
         upstream = Child(upstream_kind, "--pool", str(pool))
         proxies: dict[str, Child] = {}
         try:
-            proxies["bare"] = Child("bare", "--upstream", upstream.url)
+            proxies["bare"] = Child("bare", "--upstream", upstream.url, "--pools", str(pools))
             proxies["guard"] = Child(
                 "guard",
+                "--pools",
+                str(pools),
                 "--upstream",
                 upstream.url,
                 "--watchlist",
@@ -1316,6 +1320,9 @@ def main() -> int:
         "--parts", default=",".join(PARTS), help="which parts to run, comma-separated"
     )
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests in flight")
+    parser.add_argument(
+        "--pools", type=int, default=POOLS, help="upstream connection pools of both proxies"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile Guard.assess too")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--work", type=Path, default=None, help="folder for generated files")
@@ -1330,6 +1337,7 @@ def main() -> int:
             "quick": args.quick,
             "seed": args.seed,
             "concurrency": args.concurrency,
+            "pools": args.pools,
             **sizes.__dict__,
         },
         "targets": TARGETS,
@@ -1341,7 +1349,7 @@ def main() -> int:
             report["decision"] = decision_bench(traffic, sizes, args.profile)
             print(json.dumps({"decision": report["decision"]}), file=sys.stderr, flush=True)
         if "proxy" in parts:
-            report["proxy"] = proxy_bench(traffic, work, sizes, args.concurrency)
+            report["proxy"] = proxy_bench(traffic, work, sizes, args.concurrency, args.pools)
         if "memory" in parts:
             report["memory"] = memory_bench(traffic, work, sizes)
     finally:

@@ -35,6 +35,7 @@ from starlette.routing import Route
 from ..errors import RecordError
 from .actions import degrade_response
 from .engine import Assessment, Guard
+from .pool import POOLS, Upstream
 from .relay import StreamRelay
 from .responses import SURFACE_OF_PATH as SURFACE_OF_PATH
 from .responses import WATERMARK_HEADER as WATERMARK_HEADER
@@ -97,15 +98,11 @@ def build_app(
     *,
     admin_token: str | None = None,
     timeout_s: float = 600.0,
+    pools: int = POOLS,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     metrics = Metrics()
-    client = httpx.AsyncClient(
-        base_url=upstream.rstrip("/"),
-        timeout=httpx.Timeout(timeout_s, connect=10.0),
-        transport=transport,
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-    )
+    clients = Upstream(upstream, timeout_s=timeout_s, pools=pools, transport=transport)
 
     async def guarded(request: Request) -> Response:
         surface = SURFACE_OF_PATH[request.url.path.rstrip("/")]
@@ -148,6 +145,7 @@ def build_app(
         out_headers = _headers(request.headers)
         if decision.watermark and "header" in via:
             out_headers[WATERMARK_HEADER] = watermark_key_id(assessment)
+        client = clients.client()
         upstream_request = client.build_request(
             "POST",
             request.url.path,
@@ -205,6 +203,7 @@ def build_app(
             raw = await _read_body(request, guard.policy.max_body_bytes)
         except _TooLargeError:
             return JSONResponse(error_body("openai.chat", "body too large", "too_large"), 413)
+        client = clients.client()
         upstream_request = client.build_request(
             request.method,
             request.url.path,
@@ -299,7 +298,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await client.aclose()
+        await clients.aclose()
         await guard.state.close()
 
     routes = [Route(path, guarded, methods=["POST"]) for path in SURFACE_OF_PATH]
