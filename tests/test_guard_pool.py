@@ -8,6 +8,10 @@ import asyncio
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 import upstream
 from distillguard.guard.pool import MAX_CONNECTIONS, MAX_KEEPALIVE, Upstream
@@ -60,3 +64,33 @@ def test_a_given_transport_is_one_pool() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Upstream("http://127.0.0.1:9", pools=0)
     asyncio.run(pools.aclose())
+
+
+def test_a_cookie_the_server_sets_for_one_request_does_not_go_out_with_the_next() -> None:
+    received: list[str | None] = []
+
+    async def app(request: Request) -> Response:
+        received.append(request.headers.get("cookie"))
+        response = PlainTextResponse("ok")
+        response.set_cookie("session", "customer-a")
+        return response
+
+    server = Starlette(routes=[Route("/v1/messages", app, methods=["POST"])])
+    with upstream.serve(server) as url:
+        pools = Upstream(url, pools=1)
+
+        async def run() -> list[str | None]:
+            try:
+                client = pools.client()
+                first = await client.post("/v1/messages", content=b"{}")
+                second = await client.post("/v1/messages", content=b"{}")
+                third = await client.post(
+                    "/v1/messages", content=b"{}", headers={"cookie": "own=customer-b"}
+                )
+                return [r.headers.get("set-cookie") for r in (first, second, third)]
+            finally:
+                await pools.aclose()
+
+        set_cookies = asyncio.run(run())
+    assert all(value is not None and "customer-a" in value for value in set_cookies)
+    assert received == [None, None, "own=customer-b"]

@@ -7,19 +7,34 @@ proxy's CPU time with 32 requests in flight. ``Upstream`` hands requests in turn
 clients, each with its own pool: the same connections in all, each walk a fraction as long.
 A bare pass-through proxy with 8 pools instead of one answered 1.8 times the requests per
 second on the same machine and load (``bench/guard.py``; see ``bench/README.md``).
+
+The clients keep no cookies: each serves every customer, so a cookie the model server sets in
+one customer's answer must not go out with the next customer's request. Cookies still pass
+between client and model server as the headers they are.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Final
+from http.cookiejar import Cookie, CookieJar
+from typing import Any, Final
 
 import httpx
 
 POOLS: Final = 16
 MAX_CONNECTIONS: Final = 1000
 MAX_KEEPALIVE: Final = 200
+
+
+class _NoCookies(CookieJar):
+    """A cookie jar that keeps nothing."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
 
 
 class Upstream:
@@ -47,6 +62,7 @@ class Upstream:
                 timeout=httpx.Timeout(timeout_s, connect=10.0),
                 transport=transport,
                 limits=limits,
+                cookies=_NoCookies(),
             )
             for _ in range(pools)
         ]
