@@ -47,28 +47,38 @@ class Splitter:
         self._size = 0
 
     def feed(self, chunk: bytes) -> Iterator[Event]:
-        tail = self._pending[-1][-1:] if self._pending else b""
-        if b"\r" not in chunk and tail != b"\r" and b"\n\n" not in tail + chunk:
-            self._hold(chunk)  # the event goes on
-            return
-        data = b"".join(self._pending) + chunk
-        self._pending.clear()
-        self._size = 0
+        if self._pending:
+            tail = self._pending[-1][-1:]
+            if (
+                b"\r" not in chunk
+                and tail != b"\r"
+                and b"\n\n" not in chunk
+                and not (tail == b"\n" and chunk[:1] == b"\n")
+            ):
+                if chunk:
+                    self._hold(chunk)  # the event goes on
+                return
+            data = b"".join(self._pending) + chunk
+            self._pending.clear()
+            self._size = 0
+        else:
+            data = chunk
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
-        *blocks, rest = data.split(b"\n\n")
-        self._hold(rest)
+        blocks = data.split(b"\n\n")
+        rest = blocks.pop()
+        if rest:
+            self._hold(rest)
         for block in blocks:
             event = _parse(block)
             if event is not None:
                 yield event
 
     def _hold(self, piece: bytes) -> None:
-        if piece:
-            self._pending.append(piece)
-            self._size += len(piece)
-            if self._size > MAX_EVENT:
-                raise SSEError(f"an event is over {MAX_EVENT} bytes")
+        self._pending.append(piece)
+        self._size += len(piece)
+        if self._size > MAX_EVENT:
+            raise SSEError(f"an event is over {MAX_EVENT} bytes")
 
     def rest(self) -> bytes:
         """Bytes after the last complete event (a stream cut short)."""
