@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import orjson
 import typer
@@ -26,15 +26,16 @@ from rich.progress import (
 from rich.table import Table
 
 from .errors import DistillguardError, InputError
-from .exchange import IngestOptions, IngestSummary, Store, ingest
-from .exchange.store import STORE_MARKER
 from .hashing import key_from_env
-from .hunt import HuntOptions, HuntResult, OperatingPoint, hunt
-from .hunt.baselines import BaselineResult, cot_share, dense_block, rate_limit
-from .hunt.config import load_config
-from .hunt.evaluate import evaluate, render
-from .signals import TextSignals
-from .simulate import SimulationSummary, simulate
+
+if TYPE_CHECKING:
+    from .exchange import IngestOptions, IngestSummary, Store
+    from .hunt import HuntOptions, HuntResult
+    from .hunt.baselines import BaselineResult
+    from .simulate import SimulationSummary
+
+# The parts a command drives are imported inside the command, so that each command loads
+# only what it uses (the hunt's and the store's libraries take seconds to import).
 
 EXIT_REJECTED: Final = 1
 EXIT_USAGE: Final = 2
@@ -108,6 +109,8 @@ def run_ingest(
     models: Path | None,
     options: IngestOptions,
 ) -> IngestSummary:
+    from .exchange import ingest
+
     with _progress("ingest") as bar:
         task = bar.task_ids[0]
         return ingest(
@@ -151,6 +154,9 @@ def ingest_command(
     """Read exchange logs into a columnar store; rejected records go to its quarantine.
 
     Exit code 1 means the store was written but some records were rejected."""
+    from .exchange import IngestOptions
+    from .signals import TextSignals
+
     options = IngestOptions(
         keep_text=keep_text,
         limit=max_record_bytes,
@@ -183,6 +189,8 @@ def _print_simulation(summary: SimulationSummary) -> None:
 def run_simulation(
     out_dir: Path, *, scale: float, days: int, seed: int, evasion: int
 ) -> SimulationSummary:
+    from .simulate import simulate
+
     with _progress("simulate") as bar:
         task = bar.task_ids[0]
         return simulate(
@@ -238,6 +246,11 @@ def demo_command(
     evasion: Annotated[int, typer.Option(min=0, max=3, help="Evasion level (see simulate).")] = 1,
 ) -> None:
     """Simulate labelled traffic, ingest it, hunt it, score the hunt against the labels."""
+    from .exchange import IngestOptions, Store
+    from .hunt import HuntOptions
+    from .hunt.evaluate import evaluate, render
+    from .signals import TextSignals
+
     traffic = out_dir / "traffic"
     store_dir = out_dir / "store"
     results = out_dir / "hunt"
@@ -281,6 +294,8 @@ def evaluate_command(
 ) -> None:
     """Score a hunt against labels: precision, recall, F1, PR-AUC, false positives by
     population, campaign ARI and per-campaign recall and capability."""
+    from .hunt.evaluate import evaluate, render
+
     try:
         evaluation = evaluate(hunt_dir, labels, truth=truth)
     except DistillguardError as error:
@@ -303,6 +318,9 @@ def baseline_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for accounts.csv.")],
 ) -> None:
     """Run a baseline the hunt must beat and write its accounts.csv (score it with evaluate)."""
+    from .exchange import Store
+    from .hunt.baselines import cot_share, dense_block, rate_limit
+
     runners: dict[str, Callable[[Store, Path], BaselineResult]] = {
         "rate": rate_limit,
         "cot": cot_share,
@@ -322,6 +340,10 @@ def _hunt_store(
     logs: list[Path], out_dir: Path, *, accounts: Path | None, models: Path | None
 ) -> Store:
     """The store to hunt: the one given, or one ingested from the logs into OUT/store."""
+    from .exchange import IngestOptions, Store
+    from .exchange.store import STORE_MARKER
+    from .signals import TextSignals
+
     if len(logs) == 1 and (logs[0] / STORE_MARKER).is_file():
         if accounts or models:
             raise InputError(
@@ -338,6 +360,8 @@ def _hunt_store(
 
 
 def run_hunt(store: Store, out_dir: Path, options: HuntOptions) -> HuntResult:
+    from .hunt import hunt
+
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]hunt[/bold] {task.description}"),
@@ -405,6 +429,9 @@ def hunt_command(
     ] = None,
 ) -> None:
     """Find distillation campaigns: writes accounts.csv, campaigns.json and report.html."""
+    from .hunt import HuntOptions, OperatingPoint
+    from .hunt.config import load_config
+
     try:
         options = load_config(config) if config else HuntOptions()
         if attack_score is not None:

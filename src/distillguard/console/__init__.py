@@ -9,11 +9,36 @@ with a candidate operating point or rule change and says whose verdict would cha
 
 from __future__ import annotations
 
-from .app import create_app
-from .backtest import BacktestOptions, BacktestResult, backtest
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import BacktestError, CaseError, ConsoleError, ExportError, StoreError, UserError
 from .types import CASE_STATES, ENFORCE_ACTIONS, ROLES, CaseState, EnforceAction, Role
-from .users import User, add_user
+
+if TYPE_CHECKING:
+    from .app import create_app
+    from .backtest import BacktestOptions, BacktestResult, backtest
+    from .users import User, add_user
+
+# The web application, the backtest and the user store are loaded when first named: every
+# ``distillguard`` command imports this package for its own commands (``serve``,
+# ``user-add``), and the application's imports cost most of a second.
+_LAZY = {
+    "create_app": ".app",
+    "BacktestOptions": ".backtest",
+    "BacktestResult": ".backtest",
+    "backtest": ".backtest",
+    "User": ".users",
+    "add_user": ".users",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "CASE_STATES",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Final, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Final, cast, get_args
 
 import typer
 from rich.console import Console
@@ -20,13 +20,14 @@ from rich.table import Table
 
 from ..errors import DistillguardError
 from .errors import IntelError
-from .export import ExportOptions, export_hunt
 from .keys import KEY_ENV, SharingKey
-from .match import SharedIntel
 from .store import ImportResult, IntelStore
 from .taxii import TaxiiAuth, open_collection, pull, push
 from .validate import parse_bundle
 from .vocabulary import SHARE_TYPES, ShareType, Tlp
+
+if TYPE_CHECKING:
+    from .match import SharedIntel
 
 EXIT_USAGE: Final = 2
 PASSWORD_ENV: Final = "DISTILLGUARD_TAXII_PASSWORD"
@@ -79,6 +80,8 @@ def sharing_key(key_file: Path | None) -> SharingKey:
 def hunt_intel(store: Path, key_file: Path | None = None) -> SharedIntel:
     """The ``--intel`` option of ``distillguard hunt``: the store's indicators and the key,
     with a warning printed for every reason some of them cannot match."""
+    from .match import SharedIntel  # with the hunt's libraries: imported when used
+
     if not store.is_dir():
         raise IntelError(f"{store}: no intel store (import a bundle first)")
     intel = SharedIntel.load(store, sharing_key(key_file))
@@ -149,6 +152,8 @@ def export_command(
     key_file: KeyFile = None,
 ) -> None:
     """Export a hunt's campaigns as a STIX 2.1 bundle of keyed artefact digests."""
+    from .export import ExportOptions, export_hunt  # with the hunt's libraries
+
     try:
         options = ExportOptions(
             producer=producer,

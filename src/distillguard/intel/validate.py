@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 import orjson
-from stix2validator import ValidationOptions, validate_instance
 
 from .errors import BundleError
 from .vocabulary import ARTEFACT_TYPE, SPEC_VERSION
@@ -95,6 +94,10 @@ def check_bundle(bundle: Any, *, source: str) -> None:
                 source=source,
                 where=f"{_at(index, obj)} field type",
             )
+    # Imported here: the validator's JSON Schema format checkers take seconds to load, and
+    # every command that imports the intel package would pay for them.
+    from stix2validator import ValidationOptions, validate_instance
+
     options = ValidationOptions(version=SPEC_VERSION, strict=True, enforce_refs=True, silent=True)
     result = validate_instance(bundle, options)
     if not result.is_valid:
