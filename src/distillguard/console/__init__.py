@@ -9,9 +9,9 @@ with a candidate operating point or rule change and says whose verdict would cha
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
 from .errors import BacktestError, CaseError, ConsoleError, ExportError, StoreError, UserError
 from .types import CASE_STATES, ENFORCE_ACTIONS, ROLES, CaseState, EnforceAction, Role
 
@@ -23,21 +23,15 @@ if TYPE_CHECKING:
 # The web application, the backtest and the user store are loaded when first named: every
 # ``distillguard`` command imports this package for its own commands (``serve``,
 # ``user-add``), and the application's imports cost most of a second.
-_LAZY = {
-    "create_app": ".app",
-    "BacktestOptions": ".backtest",
-    "BacktestResult": ".backtest",
-    "backtest": ".backtest",
-    "User": ".users",
-    "add_user": ".users",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+if not TYPE_CHECKING:  # type checkers read the imports above; an unknown name stays an error
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            ".app": ("create_app",),
+            ".backtest": ("BacktestOptions", "BacktestResult", "backtest"),
+            ".users": ("User", "add_user"),
+        },
+    )
 
 
 __all__ = [

@@ -1,12 +1,13 @@
 """The reverse proxy's connections to the model server.
 
 httpcore (1.0.9, under httpx) walks every connection in its pool, and polls the socket of each
-idle one, every time a request joins the pool or leaves it. With tens of requests in flight
-that walk cost more than the rest of relaying a request: about two thirds of a pass-through
-proxy's CPU time with 32 requests in flight. ``Upstream`` hands requests in turn to several
-clients, each with its own pool: the same connections in all, each walk a fraction as long.
-A bare pass-through proxy with 8 pools instead of one answered 1.8 times the requests per
-second on the same machine and load (``bench/guard.py``; see ``bench/README.md``).
+idle one, every time a request joins the pool or leaves it. With 32 requests in flight that
+walk took about a quarter of a pass-through proxy's CPU time (py-spy), and more of the
+guard's, whose connections sit idle longer while it assesses. ``Upstream`` hands requests in
+turn to several clients, each with its own pool: the same connections in all, each walk a
+fraction as long. A bare pass-through proxy with 8 pools instead of one answered 1.8 times
+the requests per second on the same machine and load (``bench/guard.py``; see
+``bench/README.md``).
 
 The clients keep no cookies: each serves every customer, so a cookie the model server sets in
 one customer's answer must not go out with the next customer's request. Cookies still pass

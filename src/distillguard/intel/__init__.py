@@ -7,9 +7,9 @@ match them; move bundles through a TAXII 2.1 collection. See docs/intel.md.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
 from .errors import BundleError, IntelError
 from .keys import KEY_ENV, SharingKey
 from .vocabulary import ARTEFACT_KINDS, ARTEFACT_TYPE, EXTENSION_ID, SHARE_TYPES
@@ -24,30 +24,18 @@ if TYPE_CHECKING:
 
 # The rest is loaded when first named: the hunt's store and the STIX libraries take seconds
 # to import, and the ``distillguard`` command imports this package for its ``intel`` commands.
-_LAZY = {
-    "ExportOptions": ".export",
-    "build_bundle": ".export",
-    "export_hunt": ".export",
-    "Artefact": ".hunted",
-    "HuntedCampaign": ".hunted",
-    "hunted_campaigns": ".hunted",
-    "SharedIndicator": ".indicators",
-    "read_indicators": ".indicators",
-    "MatchReport": ".match",
-    "SharedIntel": ".match",
-    "ImportResult": ".store",
-    "IntelStore": ".store",
-    "MAX_BUNDLE_BYTES": ".validate",
-    "check_bundle": ".validate",
-    "parse_bundle": ".validate",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+if not TYPE_CHECKING:  # type checkers read the imports above; an unknown name stays an error
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            ".export": ("ExportOptions", "build_bundle", "export_hunt"),
+            ".hunted": ("Artefact", "HuntedCampaign", "hunted_campaigns"),
+            ".indicators": ("SharedIndicator", "read_indicators"),
+            ".match": ("MatchReport", "SharedIntel"),
+            ".store": ("ImportResult", "IntelStore"),
+            ".validate": ("MAX_BUNDLE_BYTES", "check_bundle", "parse_bundle"),
+        },
+    )
 
 
 __all__ = [
