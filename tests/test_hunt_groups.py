@@ -239,6 +239,27 @@ def test_an_outsider_tied_by_templates_alone_is_not_attack() -> None:
     assert scores.verdict[11] == "attack"
 
 
+def test_an_outsider_tied_by_one_kind_is_attack_only_for_its_own_work_and_extraction() -> None:
+    # One kind of tie that an operator makes itself (a harness, a payment instrument), from
+    # an account that extracts as much as the cluster does, is enough; where its traffic
+    # comes from (the HTTP client a reseller's customers share) is not, nor one kind from
+    # an account that extracts less than the cluster.
+    profiles, links, registry = _campaign_with_outsiders(
+        [{"harness": 0.6}, {"payment": 1.0}, {"client": 0.5}, {"harness": 0.6}],
+        ties=[(CAMPAIGN + k, 2 * k + j) for k in range(4) for j in range(3)],
+    )
+    intent = profiles.column(f"intent_{INTENTS[0]}").to_numpy().copy()
+    intent[13] = 0.3  # still alike (more than half the cluster's extraction), but less
+    profiles = profiles.set_column(
+        profiles.schema.get_field_index(f"intent_{INTENTS[0]}"),
+        f"intent_{INTENTS[0]}",
+        pa.array(intent),
+    )
+    verdict = score(profiles, links, registry=registry, point=OperatingPoint()).verdict
+    assert verdict[:10] == ["attack"] * 10
+    assert verdict[10:] == ["attack", "attack", "suspicious", "suspicious"]
+
+
 def test_an_outsider_linked_only_to_other_outsiders_is_not_attack() -> None:
     # Account 11 is linked to a campaign account; account 12 only to 11 and 13, 13 only to
     # 12: a pair of customers that modularity put into the campaign's community.

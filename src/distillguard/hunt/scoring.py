@@ -17,7 +17,9 @@ core (accounts linked to many of its members), and outside the core accounts tha
 like it, are linked to a core account that does, and are tied to the cluster by more than
 one kind of artefact (a reseller's real customer who only shares its exit network is not,
 nor one tied to it by templates alone, nor customers that modularity put in the campaign's
-community but that are linked only to each other). ``suspicious`` from
+community but that are linked only to each other). One kind is enough when the operator
+made it (a harness, a system prompt, a payment instrument, a sign-up) and the account
+extracts at least as much as the cluster does. ``suspicious`` from
 ``suspicious_score``. An account outside every cluster is scored on its own traffic, at
 half weight: alone it can be ``suspicious`` but not ``attack`` (``riders`` convicts those that
 come through a campaign's own infrastructure, after scoring). Each campaign account alone
@@ -117,6 +119,12 @@ COORDINATED: Final = 0.5
 """A cluster whose coordination reaches this is a candidate campaign; below it, its accounts
 belong to the reference population of ordinary customers."""
 CORE_MIN_PARTNERS: Final = 3
+OWN_WORK_TIES: Final = frozenset(
+    {"payment", "signup_network", "signup_burst", "email_domain", "harness", "system_prompt"}
+)
+"""Kinds of shared artefact that are an operator's own doing rather than where traffic
+comes from (exit network, HTTP client: a reseller's real customers share those) or the
+prompts' form (templates: customers of one framework share those)."""
 
 
 @dataclass(frozen=True)
@@ -387,7 +395,9 @@ def score(
     # a quarter as many members as is typical, one of them a core account that does the
     # cluster's work, and is tied to the cluster by more than one kind of artefact: a
     # customer whose few prompts happen to fill the same templates as a campaign account's
-    # shares templates and nothing else.
+    # shares templates and nothing else. An account that extracts at least as much as the
+    # cluster needs only one kind, if it is one of OWN_WORK_TIES: a campaign's peripheral
+    # accounts, each on its own proxy, often share nothing with the rest but its harness.
     does_work = own_extraction >= 0.5 * extraction[groups]
     median_partners = _group_median(links.partners.astype(np.float64), groups, n_groups)
     core_partners = np.maximum(CORE_MIN_PARTNERS, 0.5 * median_partners)
@@ -415,10 +425,14 @@ def score(
         g, k = int(groups[i]), int(knit[i])
         alike = bool(does_work[i])
         core = bool(in_core[i])
+        kinds = links.shared[i]
         woven = (
             links.partners[i] >= 0.25 * median_partners[g]
             and bool(tied_to_core[i])
-            and len(links.shared[i]) >= 2
+            and (
+                len(kinds) >= 2
+                or (own_extraction[i] >= extraction[g] and not OWN_WORK_TIES.isdisjoint(kinds))
+            )
         )
         # In a knit group every account is tied by several kinds of evidence, not one
         # template; it still has to extract like the group or be in the cluster's core.
