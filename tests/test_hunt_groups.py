@@ -116,6 +116,7 @@ def _profiles(n: int, extracting: npt.NDArray[np.bool_]) -> pa.Table:
         "reasoning_returned": zeros,
         "single_turn": np.full(n, 0.5),
         "pivot_share": zeros,
+        "pivot_exchanges": zeros,
         "gaps": zeros,
         "gap_std": zeros,
         "gap_mean": zeros,

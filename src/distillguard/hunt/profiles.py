@@ -94,14 +94,18 @@ def profiles(signals: ir.Table, accounts: ir.Table | None, models: ir.Table | No
     if models is not None:
         base = _with_pivot(base, signals, models)
     else:
-        base = base.mutate(pivot_share=ibis.null("float64"), pivot_hours=ibis.null("float64"))
+        base = base.mutate(
+            pivot_share=ibis.null("float64"),
+            pivot_exchanges=ibis.null("float64"),
+            pivot_hours=ibis.null("float64"),
+        )
     return base.order_by("account_id").to_pyarrow()
 
 
 def _with_pivot(base: ir.Table, signals: ir.Table, models: ir.Table) -> ir.Table:
     """For models released inside the traffic's span: how much of each account's traffic in
-    the first ``PIVOT_HOURS`` after the release went to the new model, and how many hours
-    after the release it first used it."""
+    the first ``PIVOT_HOURS`` after the release went to the new model, how many exchanges
+    that share is of, and how many hours after the release it first used the new model."""
     span = signals.aggregate(lo=signals.ts.min(), hi=signals.ts.max())
     fresh = models.cross_join(span)
     fresh = fresh.filter((fresh.released_at > fresh.lo) & (fresh.released_at < fresh.hi))
@@ -113,6 +117,7 @@ def _with_pivot(base: ir.Table, signals: ir.Table, models: ir.Table) -> ir.Table
     )
     pivot = after.group_by("account_id").aggregate(
         pivot_share=(after.model == after.new_model).cast("float64").mean(),
+        pivot_exchanges=after.count().cast("float64"),
         pivot_first=ibis.ifelse(
             after.model == after.new_model,
             (after.ts.epoch_seconds() - after.released.epoch_seconds()).cast("float64") / 3600,

@@ -232,6 +232,7 @@ def account_evidence(
         "reasoning_returned": column(profiles, "reasoning_returned"),
         "single_turn": column(profiles, "single_turn"),
         "pivot": column(profiles, "pivot_share"),
+        "pivot_exchanges": column(profiles, "pivot_exchanges"),
         "attachment": links.attachment,
         "shared_work": shared_work,
         "fresh": fresh,
@@ -274,6 +275,8 @@ def _tied_to(
 
 def _group_median(values: Array, groups: npt.NDArray[np.int64], n_groups: int) -> Array:
     """Median of ``values`` within each group (0 for an empty group)."""
+    if not values.size:
+        return np.zeros(n_groups)
     order = np.lexsort((values, groups))
     sorted_groups, sorted_values = groups[order], values[order]
     starts = np.searchsorted(sorted_groups, np.arange(n_groups), side="left")
@@ -281,7 +284,14 @@ def _group_median(values: Array, groups: npt.NDArray[np.int64], n_groups: int) -
     sizes = ends - starts
     low = sorted_values[np.clip(starts + (sizes - 1) // 2, 0, max(values.size - 1, 0))]
     high = sorted_values[np.clip(starts + sizes // 2, 0, max(values.size - 1, 0))]
-    return np.where(sizes > 0, (low + high) / 2.0, 0.0) if values.size else np.zeros(n_groups)
+    return np.where(sizes > 0, (low + high) / 2.0, 0.0)
+
+
+def _capped(weight: Array, groups: npt.NDArray[np.int64], n_groups: int) -> Array:
+    """``weight`` capped at its group's median over the accounts where it is positive."""
+    positive = weight > 0
+    median = _group_median(weight[positive], groups[positive], n_groups)
+    return np.minimum(weight, median[groups])
 
 
 def _group_scores(
@@ -297,11 +307,16 @@ def _group_scores(
     # Shares are weighted by volume capped at the group's median volume: light accounts
     # (noisy on their own) count less, and a few heavy accounts cannot make a mixed group
     # look like a campaign (a campaign's accounts all do its work).
-    volume = np.minimum(volume, _group_median(volume, groups, n_groups)[groups])
-    total = np.bincount(groups, weights=volume, minlength=n_groups)
+    volume = _capped(volume, groups, n_groups)
+    # The pivot is a share of the traffic in the day after a release: accounts with none
+    # then say nothing about it (a campaign's accounts take turns), so it is weighted by
+    # that day's exchanges, capped the same way, not by all of an account's traffic.
+    window = _capped(evidence["pivot_exchanges"], groups, n_groups)
     parts: dict[str, Array] = {}
     for name in EXTRACTION:
-        weighted = np.bincount(groups, weights=evidence[name] * volume, minlength=n_groups)
+        weight = window if name == "pivot" else volume
+        total = np.bincount(groups, weights=weight, minlength=n_groups)
+        weighted = np.bincount(groups, weights=evidence[name] * weight, minlength=n_groups)
         parts[name] = np.divide(weighted, total, out=np.zeros(n_groups), where=total > 0)
     for name in ("unverified", *(name for name in COORDINATION if name != "size")):
         summed = np.bincount(groups, weights=evidence[name], minlength=n_groups)
