@@ -140,6 +140,29 @@ def test_the_shipped_policy_loads_and_acts_on_hunt_verdicts() -> None:
     assert (young.action, young.watermark) == ("watermark", True)
 
 
+def test_the_shipped_policy_degrades_an_unverified_reasoning_harvest() -> None:
+    # Maximal thinking and a saturated output in one request, from an account that nobody
+    # verified, before any hunt has seen it: degraded. Either alone, or from a verified,
+    # trusted or analyst-allowed account: served.
+    policy = load(default_path())
+    both = Signals(
+        "anthropic.messages", "m", False, params=frozenset({"max_thinking", "max_output"})
+    )
+    thinking = Signals("anthropic.messages", "m", False, params=frozenset({"max_thinking"}))
+    output = Signals("anthropic.messages", "m", False, params=frozenset({"max_output"}))
+
+    def action(signals: Signals, **account: object) -> str:
+        return decide(policy, Context(Account("a1", **account), signals)).action  # type: ignore[arg-type]
+
+    assert action(both, verified=False) == "degrade"
+    assert action(both, verified=None) == "degrade"  # not in the registry: not verified
+    assert action(thinking, verified=False) == "allow"
+    assert action(output, verified=False) == "allow"
+    assert action(both, verified=True) == "allow"
+    assert action(both, verified=False, trusted=True) == "allow"
+    assert action(both, verified=False, watch="allow") == "allow"
+
+
 def test_unreadable_and_oversized_policy_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load(tmp_path / "missing.yaml")

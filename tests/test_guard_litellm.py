@@ -78,6 +78,16 @@ def _watchlist(folder: Path) -> Path:
     return folder
 
 
+def _registry(path: Path) -> Path:
+    """The customer is a verified organisation's account; the campaign's are not verified."""
+    rows = [
+        {"account_id": "acct-benign", "created_at": "2024-01-01T00:00:00Z", "verified": True},
+        {"account_id": "acct-attack", "created_at": "2025-02-01T00:00:00Z", "verified": False},
+    ]
+    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    return path
+
+
 @dataclass
 class Rig:
     guardrail: DistillguardGuardrail
@@ -100,7 +110,11 @@ class Rig:
 
 def _rig(tmp_path: Path, policy_text: str | None = None) -> Iterator[Rig]:
     if policy_text is None:
-        policy = replace(load(default_path()), watchlist=_watchlist(tmp_path / "watch"))
+        policy = replace(
+            load(default_path()),
+            watchlist=_watchlist(tmp_path / "watch"),
+            registry=_registry(tmp_path / "accounts.jsonl"),
+        )
     else:
         policy = loads(policy_text)
     with ExchangeLog(tmp_path / "log") as log:
@@ -183,6 +197,8 @@ def reasoning_response(**extra: Any) -> ModelResponse:
 
 
 def test_benign_requests_pass_untouched(rig: Rig) -> None:
+    # A verified customer asking for everything a distiller would: served as asked (from an
+    # account nobody verified, maximal thinking with a saturated output is degraded).
     data = chat(reasoning_effort="high", logprobs=True, top_logprobs=3, n=2, max_tokens=50_000)
     before = {k: v for k, v in data.items() if k != "metadata"}
     out = asyncio.run(pre_call(rig.guardrail, user("acct-benign"), data))

@@ -48,13 +48,23 @@ def test_the_hunt_in_the_loop_stops_campaigns_and_spares_customers(
     assert result.exchanges == alone.exchanges
     served = sum(t.exchanges for t in [*result.campaigns.values(), *result.populations.values()])
     assert served == result.exchanges  # every exchange is counted once
-    # Without hunts the shipped policy knows nothing: everything is served whole.
-    assert all(t.leaked == 1.0 for t in alone.campaigns.values())
-    # With them, campaigns lose most of what they came for, customers almost nothing.
+    # Without hunts the shipped policy knows only each request: it degrades what is shaped
+    # like a reasoning-trace harvest from unverified accounts, and serves the rest whole.
+    acted = [
+        record["meta"]["guard"]
+        for path in sorted((tmp_path / "alone" / "log").iterdir())
+        for record in map(orjson.loads, path.read_bytes().splitlines())
+        if record["meta"]["guard"]["action"] not in ("allow", "watermark")
+    ]
+    assert acted and all(g["action"] == "degrade" for g in acted)
+    assert all(g["rules"] == ["unverified account harvesting reasoning"] for g in acted)
+    # With hunts, campaigns lose most of what they came for, customers almost nothing.
     total = sum(t.exchanges for t in result.campaigns.values())
     leaked = sum(t.leaked * t.exchanges for t in result.campaigns.values())
-    assert leaked / total < 0.5
+    leaked_alone = sum(t.leaked * t.exchanges for t in alone.campaigns.values())
+    assert leaked / total < 0.5 < leaked_alone / total
     assert result.benign.impacted < 0.01
+    assert alone.benign.impacted < 0.01
     for tally in result.campaigns.values():
         assert tally.hours_to_action is None or tally.hours_to_action >= 0
 
