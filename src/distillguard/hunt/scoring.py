@@ -18,8 +18,8 @@ like it, are linked to a core account that does, and are tied to the cluster by 
 one kind of artefact (a reseller's real customer who only shares its exit network is not,
 nor one tied to it by templates alone, nor customers that modularity put in the campaign's
 community but that are linked only to each other). One kind is enough when the operator
-made it (a harness, a system prompt, a payment instrument, a sign-up) and the account
-extracts at least as much as the cluster does. ``suspicious`` from
+made it (a harness, a system prompt, a payment instrument, a sign-up, an e-mail pattern)
+and the account extracts at least as much as the cluster does. ``suspicious`` from
 ``suspicious_score``. An account outside every cluster is scored on its own traffic, at
 half weight: alone it can be ``suspicious`` but not ``attack`` (``riders`` convicts those that
 come through a campaign's own infrastructure, after scoring). Each campaign account alone
