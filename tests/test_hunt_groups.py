@@ -16,8 +16,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from distillguard.hunt.artefacts import Graph
-from distillguard.hunt.linking import Links, knit_groups, link
-from distillguard.hunt.scoring import OperatingPoint, Registry, score
+from distillguard.hunt.linking import KIND_WEIGHT, Links, knit_groups, link
+from distillguard.hunt.scoring import OWN_WORK_TIES, OperatingPoint, Registry, score
 from distillguard.signals.rules import INTENTS
 from distillguard.types import CAPABILITIES
 from graphs import build
@@ -259,6 +259,7 @@ def test_an_outsider_tied_by_one_kind_is_attack_only_for_its_own_work_and_extrac
     verdict = score(profiles, links, registry=registry, point=OperatingPoint()).verdict
     assert verdict[:10] == ["attack"] * 10
     assert verdict[10:] == ["attack", "attack", "suspicious", "suspicious"]
+    assert OWN_WORK_TIES.issubset(KIND_WEIGHT)  # names the linking's kinds, no misspelling
 
 
 def test_an_outsider_linked_only_to_other_outsiders_is_not_attack() -> None:

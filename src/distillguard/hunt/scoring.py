@@ -232,7 +232,6 @@ def account_evidence(
         "reasoning_returned": column(profiles, "reasoning_returned"),
         "single_turn": column(profiles, "single_turn"),
         "pivot": column(profiles, "pivot_share"),
-        "pivot_exchanges": column(profiles, "pivot_exchanges"),
         "attachment": links.attachment,
         "shared_work": shared_work,
         "fresh": fresh,
@@ -297,12 +296,14 @@ def _capped(weight: Array, groups: npt.NDArray[np.int64], n_groups: int) -> Arra
 def _group_scores(
     evidence: Mapping[str, Array],
     volume: Array,
+    window: Array,
     org: npt.NDArray[np.int64],
     groups: npt.NDArray[np.int64],
     n_groups: int,
 ) -> tuple[Array, dict[str, Array]]:
-    """Score of each group in [0, 1]: extraction (shares weighted by volume) times
-    coordination (shares of accounts), each a noisy-OR of its evidence."""
+    """Score of each group in [0, 1]: extraction (shares weighted by volume; the pivot by
+    ``window``, each account's exchanges in the day after a release) times coordination
+    (shares of accounts), each a noisy-OR of its evidence."""
     members = np.bincount(groups, minlength=n_groups).astype(np.float64)
     # Shares are weighted by volume capped at the group's median volume: light accounts
     # (noisy on their own) count less, and a few heavy accounts cannot make a mixed group
@@ -311,11 +312,12 @@ def _group_scores(
     # The pivot is a share of the traffic in the day after a release: accounts with none
     # then say nothing about it (a campaign's accounts take turns), so it is weighted by
     # that day's exchanges, capped the same way, not by all of an account's traffic.
-    window = _capped(evidence["pivot_exchanges"], groups, n_groups)
+    window = _capped(window, groups, n_groups)
+    volume_total = np.bincount(groups, weights=volume, minlength=n_groups)
+    window_total = np.bincount(groups, weights=window, minlength=n_groups)
     parts: dict[str, Array] = {}
     for name in EXTRACTION:
-        weight = window if name == "pivot" else volume
-        total = np.bincount(groups, weights=weight, minlength=n_groups)
+        weight, total = (window, window_total) if name == "pivot" else (volume, volume_total)
         weighted = np.bincount(groups, weights=evidence[name] * weight, minlength=n_groups)
         parts[name] = np.divide(weighted, total, out=np.zeros(n_groups), where=total > 0)
     for name in ("unverified", *(name for name in COORDINATION if name != "size")):
@@ -343,6 +345,7 @@ def score(
     """Risk, verdict and reasons for every account in ``profiles`` (aligned with ``links``)."""
     n = profiles.num_rows
     volume = column(profiles, "exchanges")
+    window = column(profiles, "pivot_exchanges")  # exchanges in the day after a release
     observed = profile_observations(profiles)
     evidence = account_evidence(profiles, registry, links, observed, structure)
     intents = {name: column(profiles, f"intent_{name}") for name in INTENT_CODES}
@@ -354,11 +357,11 @@ def score(
     singles = np.flatnonzero(~clustered)
     groups[singles] = n_clusters + np.arange(singles.size)
     n_groups = n_clusters + singles.size
-    group_score, parts = _group_scores(evidence, volume, registry.org, groups, n_groups)
+    group_score, parts = _group_scores(evidence, volume, window, registry.org, groups, n_groups)
     extraction, coordination = parts["extraction"], parts["coordination"]
 
     group_risk = group_score
-    _, own_parts = _group_scores(evidence, volume, registry.org, np.arange(n), n)
+    _, own_parts = _group_scores(evidence, volume, window, registry.org, np.arange(n), n)
     own_extraction = own_parts["extraction"]
     own_risk = 0.5 * own_extraction  # alone, an account is never more than an even bet
     attach = np.where(clustered, links.attachment, 0.0)
@@ -375,6 +378,7 @@ def score(
         knit_score, knit_parts = _group_scores(
             {name: value[members] for name, value in evidence.items()},
             volume[members],
+            window[members],
             registry.org[members],
             knit[members],
             n_knit,
